@@ -37,8 +37,16 @@ deps: ## Install the system packages the tests need (Debian, as root; idempotent
 	@bash .ci/deps.sh
 
 .PHONY: test
-test: deps build ## Run every test, including integration tests with real servers
+test: deps build ollama ## Run every test, including integration tests with real servers
 	SITEWARDEN_BIN=$(CURDIR)/bin $(GO) test $(TESTFLAGS) ./...
+
+.PHONY: ollama
+ollama: ## Build the Ollama server for runner/model's real-server test (once; cached outside the repo)
+	@bash .ci/ollama.sh >/dev/null
+
+.PHONY: eval
+eval: ## Run the planner scenario corpus against the model OLLAMA_HOST serves (EVAL_MODEL=name to pick one)
+	$(GO) run ./runner/model/internal/evalcmd
 
 .PHONY: check
 check: ## gofmt, vet, staticcheck, tidy diff, generated-code diff, Windows build, architecture tests
@@ -55,6 +63,7 @@ check: ## gofmt, vet, staticcheck, tidy diff, generated-code diff, Windows build
 .PHONY: generate
 generate: ## Regenerate protobuf code (buf, pinned, through go run)
 	cd protocol && $(BUF) lint && $(BUF) generate
+	cd plugins/sdk && $(BUF) lint && $(BUF) generate
 
 .PHONY: run
 run: build ## Start the control plane and one runner on loopback with embedded defaults

@@ -6,6 +6,9 @@
 set -euo pipefail
 
 PACKAGES=(
+	g++ nlohmann-json3-dev libstb-dev # runner/model: building the Ollama server (.ci/ollama.sh)
+	slapd ldap-utils openssl # plugins/directory: OpenLDAP test server (slapdtest)
+	samba samba-ad-provision samba-dsdb-modules samba-vfs-modules # plugins/directory: Samba AD DC (sambatest)
 )
 
 missing=()

@@ -8,6 +8,7 @@ trap 'rm -rf "$tmp"' EXIT
 mapfile -t gen < <(git ls-files --cached --others --exclude-standard '*.pb.go')
 for f in "${gen[@]}"; do mkdir -p "$tmp/$(dirname "$f")"; cp "$f" "$tmp/$f"; done
 (cd protocol && $BUF lint && $BUF generate)
+(cd plugins/sdk && $BUF lint && $BUF generate)
 status=0
 for f in $(git ls-files --cached --others --exclude-standard '*.pb.go'); do
 	if ! cmp -s "$f" "$tmp/$f"; then

@@ -25,7 +25,10 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		for out, pkg := range map[string]string{"sitewarden": "../control-plane", "sitewarden-runner": "../runner"} {
+		for out, pkg := range map[string]string{
+			"sitewarden": "../control-plane", "sitewarden-runner": "../runner",
+			"plugins/sitewarden-plugin-directory": "../plugins/directory", "plugins/sitewarden-plugin-host": "../plugins/host",
+		} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {

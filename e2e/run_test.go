@@ -16,7 +16,7 @@ func TestBinariesStartAndStop(t *testing.T) {
 		bin, want string
 		args      []string
 	}{
-		{"sitewarden", `"msg":"control plane ready"`, []string{"server", "--for", "500ms"}},
+		{"sitewarden", `"msg":"control plane ready"`, []string{"server", "--for", "500ms", "--listen", "127.0.0.1:0"}},
 		{"sitewarden-runner", `"msg":"runner ready"`, []string{"run", "--for", "500ms"}},
 	}
 	for _, tt := range tests {
@@ -24,10 +24,13 @@ func TestBinariesStartAndStop(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			var stderr bytes.Buffer
-			cmd := exec.CommandContext(ctx, bin(t, tt.bin), tt.args...)
+			// A fresh state directory: the defaults (/var/lib/sitewarden)
+			// are for installed systems.
+			args := append(tt.args, "--state", t.TempDir())
+			cmd := exec.CommandContext(ctx, bin(t, tt.bin), args...)
 			cmd.Stderr = &stderr
 			if err := cmd.Run(); err != nil {
-				t.Fatalf("%s %v: %v\n%s", tt.bin, tt.args, err, stderr.String())
+				t.Fatalf("%s %v: %v\n%s", tt.bin, args, err, stderr.String())
 			}
 			if !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("log lacks %s:\n%s", tt.want, stderr.String())

@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"runtime"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -58,7 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newServerCmd(stderr))
+	root.AddCommand(newVersionCmd(), newServerCmd(stderr), newScopeCmd(), newTokenCmd(), newAuditCmd())
 	return root
 }
 
@@ -73,30 +71,4 @@ func newVersionCmd() *cobra.Command {
 			return err
 		},
 	}
-}
-
-func newServerCmd(stderr io.Writer) *cobra.Command {
-	var runFor time.Duration
-	var listen string
-	cmd := &cobra.Command{
-		Use:   "server",
-		Short: "Run the control plane server in the foreground until interrupted",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := slog.New(slog.NewJSONHandler(stderr, nil))
-			ctx := cmd.Context()
-			if runFor > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, runFor)
-				defer cancel()
-			}
-			log.Info("control plane ready", "version", Version, "protocol", protocol.Version, "sync_listen", listen)
-			<-ctx.Done()
-			log.Info("control plane stopped")
-			return nil
-		},
-	}
-	cmd.Flags().DurationVar(&runFor, "for", 0, "stop after this long (0: until interrupted)")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7443", "sync listener address (QUIC, UDP)")
-	return cmd
 }

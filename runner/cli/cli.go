@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"runtime"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +56,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newRunCmd(stderr))
+	root.AddCommand(newVersionCmd(), newRunCmd(stderr), newAuditCmd(stderr), newEnrollCmd())
+	root.AddCommand(newServiceCmds(stderr)...)
 	return root
 }
 
@@ -74,29 +72,4 @@ func newVersionCmd() *cobra.Command {
 			return err
 		},
 	}
-}
-
-func newRunCmd(stderr io.Writer) *cobra.Command {
-	var runFor time.Duration
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Run the runner in the foreground until interrupted",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := slog.New(slog.NewJSONHandler(stderr, nil))
-			ctx := cmd.Context()
-			if runFor > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, runFor)
-				defer cancel()
-			}
-			host, _ := os.Hostname()
-			log.Info("runner ready", "version", Version, "protocol", protocol.Version, "host", host)
-			<-ctx.Done()
-			log.Info("runner stopped")
-			return nil
-		},
-	}
-	cmd.Flags().DurationVar(&runFor, "for", 0, "stop after this long (0: until interrupted)")
-	return cmd
 }

@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sitewarden/sitewarden/control-plane/enroll"
+	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/control-plane/syncserver"
+	"github.com/sitewarden/sitewarden/protocol"
+	"github.com/sitewarden/sitewarden/protocol/audit"
+)
+
+// Files in the control plane's state directory.
+const (
+	dbFile       = "control-plane.db"
+	caDir        = "ca"
+	scopeKeyFile = "scope-signing.key"
+	cosignFile   = "cosign.key"
+)
+
+type serverOpts struct {
+	runFor    time.Duration
+	listen    string
+	state     string
+	tenant    string
+	heartbeat time.Duration
+	logLevel  string
+}
+
+func newServerCmd(stderr io.Writer) *cobra.Command {
+	o := serverOpts{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane server in the foreground until interrupted",
+		Long: `Run the control plane: enrollment (HTTPS on TCP) and sync (QUIC on UDP)
+on the same address, with its state (SQLite store, CA, signing keys) in --state.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)}
+			}
+			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+			ctx := cmd.Context()
+			if o.runFor > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, o.runFor)
+				defer cancel()
+			}
+			return runServer(ctx, o, log)
+		},
+	}
+	cmd.Flags().DurationVar(&o.runFor, "for", 0, "stop after this long (0: until interrupted)")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7443", "address for enrollment (TCP) and sync (QUIC, UDP)")
+	cmd.Flags().StringVar(&o.state, "state", defaultStateDir(), "state directory: store, CA, signing keys")
+	cmd.Flags().StringVar(&o.tenant, "tenant", "default", "tenant (MSP) name written into site certificates")
+	cmd.Flags().DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "heartbeat interval asked of runners")
+	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// plane holds the control plane's long-lived state, shared by the server
+// and the supervisors' commands.
+type plane struct {
+	store     *store.SQLite
+	ca        *enroll.CA
+	scopeKey  ed25519.PrivateKey
+	cosignKey ed25519.PrivateKey
+}
+
+func openPlane(ctx context.Context, dir string) (*plane, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, dbFile))
+	if err != nil {
+		return nil, err
+	}
+	p := &plane{store: st}
+	if p.ca, err = enroll.LoadOrCreateCA(filepath.Join(dir, caDir), time.Now()); err == nil {
+		if p.scopeKey, err = loadOrCreateKey(filepath.Join(dir, scopeKeyFile)); err == nil {
+			p.cosignKey, err = loadOrCreateKey(filepath.Join(dir, cosignFile))
+		}
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// loadOrCreateKey reads an ed25519 seed file, creating it (mode 0600) when
+// missing.
+func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != ed25519.SeedSize {
+			return nil, fmt.Errorf("key %s: %d bytes, want a %d-byte ed25519 seed", path, len(b), ed25519.SeedSize)
+		}
+		return ed25519.NewKeyFromSeed(b), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, k.Seed(), 0o600); err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
+	p, err := openPlane(ctx, o.state)
+	if err != nil {
+		return err
+	}
+	defer p.store.Close()
+	host, _, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return usageError{fmt.Errorf("--listen %q: %w", o.listen, err)}
+	}
+	cert, err := p.ca.ServerCert([]string{host, "localhost"}, time.Now(), 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	ecfg := enroll.DefaultConfig()
+	ecfg.Tenant = o.tenant
+	esrv, err := enroll.NewServer(ecfg, p.store, p.ca, p.scopeKey.Public().(ed25519.PublicKey), log, nil)
+	if err != nil {
+		return err
+	}
+	signer, _, err := audit.NewSigner("sitewarden-control-plane/"+o.tenant, p.cosignKey)
+	if err != nil {
+		return err
+	}
+	scfg := syncserver.DefaultConfig()
+	scfg.Listen = o.listen
+	scfg.HeartbeatInterval = o.heartbeat
+	scfg.IdleTimeout = max(scfg.IdleTimeout, 4*o.heartbeat)
+	ssrv, err := syncserver.New(scfg, p.store, cert, p.ca.Pool(), syncserver.NewAuditor(signer, syncserver.LogAlerter{Log: log}, nil), log, Version, nil)
+	if err != nil {
+		return err
+	}
+	if err := ssrv.Listen(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("enrollment listen on %s: %w; is another control plane running there?", o.listen, err)
+	}
+	hs := &http.Server{Handler: esrv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(tls.NewListener(ln, esrv.TLSConfig(cert))) }()
+	syncDone := make(chan error, 1)
+	go func() { syncDone <- ssrv.Serve(ctx) }()
+	log.Info("control plane ready", "version", Version, "protocol", protocol.Version, "sync_listen", o.listen,
+		"state", o.state, "ca_pin", p.ca.Pin())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-syncDone:
+	case serveErr = <-httpDone:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	if serveErr == nil {
+		serveErr = <-syncDone
+	}
+	log.Info("control plane stopped")
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		return nil
+	}
+	return serveErr
+}

@@ -1,0 +1,10 @@
+// Package store keeps the control plane's state behind one interface, Store:
+// sites, enrollment tokens, scope versions, goals, the items sites send up
+// (escalations, approval requests, outcomes), approval decisions, audit
+// checkpoints and the audit mirror.
+//
+// The embedded default is SQLite (modernc.org/sqlite, pure Go) with its
+// migrations embedded in the binary (migrations/*.sql, applied in order on
+// Open). Every implementation must pass the contract suite in
+// control-plane/store/storetest.
+package store

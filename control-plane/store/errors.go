@@ -1,0 +1,19 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Callers match them with errors.Is.
+var (
+	// ErrNotFound means the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the write contradicts what is stored (a scope version
+	// that is not newer, an audit record that differs from the one held at
+	// the same index, a checkpoint that is smaller than the last one).
+	ErrConflict = errors.New("conflicts with stored state")
+	// ErrTokenUsed means an enrollment token was already consumed.
+	ErrTokenUsed = errors.New("enrollment token already used")
+	// ErrTokenExpired means an enrollment token's expiry has passed.
+	ErrTokenExpired = errors.New("enrollment token expired")
+	// ErrInvalid means the argument is malformed (an empty key, a zero version).
+	ErrInvalid = errors.New("invalid argument")
+)

@@ -1,0 +1,146 @@
+package ldapdir
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Keys of sdk.Credentials the plugin reads.
+const (
+	CredURL          = "url"           // ldaps://host[:636] or ldap://host[:389] (StartTLS)
+	CredBindDN       = "bind_dn"       // service account: DN, or user@domain / DOMAIN\user on AD
+	CredBindPassword = "bind_password" // service account password
+	CredBaseDN       = "base_dn"       // subtree the plugin may act in
+	CredCAPEM        = "ca_pem"        // CA certificate(s) to trust; empty: system roots
+	CredFlavor       = "flavor"        // openldap | ad
+	CredServerName   = "server_name"   // optional TLS name when the URL host is not in the certificate
+	CredTLS          = "tls"           // optional: "none" (test-only, needs Config.InsecureAllowPlainLDAP)
+	CredUserPassword = "user_password" // verify_credentials only: the password to try
+	CredPPolicyDN    = "ppolicy_dn"    // optional, OpenLDAP: the default pwdPolicy entry (lockout duration, max age)
+)
+
+// Flavors of directory.
+const (
+	FlavorOpenLDAP = "openldap"
+	FlavorAD       = "ad"
+)
+
+// Bounds on credential values (a decoder bound, not a policy).
+const (
+	maxCredLen = 64 << 10
+	maxPEMLen  = 256 << 10
+)
+
+// target is one call's parsed credentials.
+type target struct {
+	scheme     string // ldaps | ldap
+	hostport   string
+	serverName string
+	plain      bool // no TLS at all (test-only)
+	roots      *x509.CertPool
+	bindDN     string
+	bindPW     string
+	base       *ldap.DN
+	baseDN     string
+	flavor     string
+	ppolicyDN  string
+}
+
+// parseCredentials validates creds. Its errors name the key to fix and never
+// echo a password.
+func parseCredentials(creds map[string]string, allowPlain bool) (target, error) {
+	var t target
+	for k, v := range creds {
+		limit := maxCredLen
+		if k == CredCAPEM {
+			limit = maxPEMLen
+		}
+		if len(v) > limit {
+			return t, fmt.Errorf("%w: %q is longer than %d bytes", ErrBadCredentials, k, limit)
+		}
+	}
+	raw := creds[CredURL]
+	if raw == "" {
+		return t, fmt.Errorf("%w: %q is missing; give ldaps://host or ldap://host (StartTLS)", ErrBadCredentials, CredURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return t, fmt.Errorf("%w: %q must look like ldaps://host[:port]", ErrBadCredentials, CredURL)
+	}
+	t.scheme = strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch t.scheme {
+	case "ldaps":
+		if port == "" {
+			port = "636"
+		}
+	case "ldap":
+		if port == "" {
+			port = "389"
+		}
+	default:
+		return t, fmt.Errorf("%w: %q scheme %q is not ldaps or ldap", ErrBadCredentials, CredURL, u.Scheme)
+	}
+	host := u.Hostname()
+	if host == "" {
+		return t, fmt.Errorf("%w: %q has no host", ErrBadCredentials, CredURL)
+	}
+	t.hostport = net.JoinHostPort(host, port)
+	t.serverName = host
+	if sn := creds[CredServerName]; sn != "" {
+		t.serverName = sn
+	}
+	switch mode := creds[CredTLS]; mode {
+	case "":
+	case "none":
+		if t.scheme != "ldap" {
+			return t, fmt.Errorf("%w: %q=none needs an ldap:// url", ErrBadCredentials, CredTLS)
+		}
+		if !allowPlain {
+			return t, fmt.Errorf("%w: %q=none; use ldaps:// or ldap:// with StartTLS", ErrPlainLDAP, CredTLS)
+		}
+		t.plain = true
+	default:
+		return t, fmt.Errorf("%w: %q must be empty or \"none\"", ErrBadCredentials, CredTLS)
+	}
+	if pem := creds[CredCAPEM]; pem != "" {
+		t.roots = x509.NewCertPool()
+		if !t.roots.AppendCertsFromPEM([]byte(pem)) {
+			return t, fmt.Errorf("%w: %q holds no PEM certificate", ErrBadCredentials, CredCAPEM)
+		}
+	}
+	t.bindDN, t.bindPW = creds[CredBindDN], creds[CredBindPassword]
+	if t.bindDN == "" || t.bindPW == "" {
+		return t, fmt.Errorf("%w: %q and %q are required (the service account)", ErrBadCredentials, CredBindDN, CredBindPassword)
+	}
+	t.baseDN = creds[CredBaseDN]
+	t.base, err = ldap.ParseDN(t.baseDN)
+	if err != nil || t.baseDN == "" {
+		return t, fmt.Errorf("%w: %q is not a DN (e.g. dc=example,dc=com)", ErrBadCredentials, CredBaseDN)
+	}
+	t.flavor = creds[CredFlavor]
+	if t.flavor != FlavorOpenLDAP && t.flavor != FlavorAD {
+		return t, fmt.Errorf("%w: %q must be %q or %q", ErrBadCredentials, CredFlavor, FlavorOpenLDAP, FlavorAD)
+	}
+	t.ppolicyDN = creds[CredPPolicyDN]
+	if t.ppolicyDN != "" {
+		if _, err := ldap.ParseDN(t.ppolicyDN); err != nil {
+			return t, fmt.Errorf("%w: %q is not a DN", ErrBadCredentials, CredPPolicyDN)
+		}
+	}
+	return t, nil
+}
+
+// within reports whether dn lies in the target's base (or is the base).
+func (t target) within(dn string) bool {
+	d, err := ldap.ParseDN(dn)
+	if err != nil {
+		return false
+	}
+	return t.base.EqualFold(d) || t.base.AncestorOfFold(d)
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Config is the runner's configuration file (config.yaml), version 1.
+type Config struct {
+	// ControlPlane is the control plane's host:port. Enrollment records the
+	// address the token names; this overrides it when set.
+	ControlPlane string `yaml:"control_plane,omitempty"`
+	// StateDir holds the site key and certificate, the outbox, the inbox and
+	// the last good scope bundle.
+	StateDir string `yaml:"state_dir"`
+	// EnrollTokenFile is where an installer leaves a one-time enrollment
+	// token; the runner enrolls with it on first start and deletes it.
+	EnrollTokenFile string `yaml:"enroll_token_file"`
+	// HeartbeatInterval applies until the control plane names one.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// StopTimeout bounds how long Stop waits for in-flight work.
+	StopTimeout time.Duration `yaml:"stop_timeout"`
+	// RenewCheckInterval is how often the certificate's expiry is checked.
+	RenewCheckInterval time.Duration `yaml:"renew_check_interval"`
+	// OutboxLimit bounds the items waiting for the control plane.
+	OutboxLimit int `yaml:"outbox_limit"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// DefaultConfig returns the embedded defaults for this OS.
+func DefaultConfig() Config {
+	return Config{
+		StateDir:           DefaultStateDir(),
+		EnrollTokenFile:    filepath.Join(DefaultConfigDir(), "enroll.token"),
+		HeartbeatInterval:  15 * time.Second,
+		StopTimeout:        10 * time.Second,
+		RenewCheckInterval: 12 * time.Hour,
+		OutboxLimit:        1_000_000,
+		LogLevel:           "info",
+	}
+}
+
+// DefaultConfigFile is where the runner looks for its configuration.
+func DefaultConfigFile() string { return filepath.Join(DefaultConfigDir(), "config.yaml") }
+
+// Load reads path over DefaultConfig. A missing file is not an error when
+// optional is true (the embedded defaults apply).
+func Load(path string, optional bool) (Config, error) {
+	c := DefaultConfig()
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && optional {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict())
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %s", path, yaml.FormatError(err, false, true))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("config: state_dir is empty"))
+	}
+	if c.HeartbeatInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("config: heartbeat_interval %s is below 100ms", c.HeartbeatInterval))
+	}
+	if c.StopTimeout <= 0 || c.StopTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("config: stop_timeout %s: use a duration up to 5m", c.StopTimeout))
+	}
+	if c.RenewCheckInterval < time.Second {
+		errs = append(errs, fmt.Errorf("config: renew_check_interval %s is below 1s", c.RenewCheckInterval))
+	}
+	if c.OutboxLimit < 1 {
+		errs = append(errs, fmt.Errorf("config: outbox_limit %d must be positive", c.OutboxLimit))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("config: log_level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

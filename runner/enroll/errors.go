@@ -1,0 +1,22 @@
+package enroll
+
+import "errors"
+
+// Sentinel errors. Callers match them with errors.Is.
+var (
+	// ErrMalformedToken means the string is not an enrollment token.
+	ErrMalformedToken = errors.New("malformed enrollment token")
+	// ErrTokenExpired means the token's expiry has passed.
+	ErrTokenExpired = errors.New("enrollment token expired")
+	// ErrTokenRejected means the control plane refused the token (unknown,
+	// forged or already used); the error text says which.
+	ErrTokenRejected = errors.New("control plane refused the enrollment token")
+	// ErrWrongCA means the control plane presented a CA other than the one
+	// the token pins.
+	ErrWrongCA = errors.New("control plane CA does not match the token's pin")
+	// ErrNotEnrolled means the state directory holds no site certificate.
+	ErrNotEnrolled = errors.New("runner is not enrolled")
+	// ErrAlreadyEnrolled means the state directory already holds a site
+	// certificate.
+	ErrAlreadyEnrolled = errors.New("runner is already enrolled")
+)
