@@ -39,6 +39,24 @@ type agentEnv struct {
 	approvals *agent.FileApprovals
 	stateDir  string
 	auditKey  ed25519.PrivateKey
+	scopeSrc  []byte
+}
+
+// withScopeEdit runs fn under a variant of the scope (old replaced by new),
+// then restores the original.
+func (e *agentEnv) withScopeEdit(t *testing.T, old, new string, fn func()) {
+	t.Helper()
+	if !strings.Contains(string(e.scopeSrc), old) {
+		t.Fatalf("scope edit %q does not apply", old)
+	}
+	v, err := policies.Compile(policies.DefaultConfig(), policies.Source{Name: "agent-scope.yaml",
+		Data: []byte(strings.Replace(string(e.scopeSrc), old, new, 1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := e.engine.Swap(v)
+	defer e.engine.Swap(orig)
+	fn()
 }
 
 func newAgentEnv(t *testing.T) *agentEnv {
@@ -59,6 +77,7 @@ func newAgentEnv(t *testing.T) *agentEnv {
 		t.Fatal(err)
 	}
 	e.engine = policies.NewEngine(scope)
+	e.scopeSrc = src
 	hc := pluginhost.DefaultConfig()
 	hc.Dir, hc.WorkDir = pluginDir, filepath.Join(e.stateDir, "plugins")
 	hc.Pins = map[string]string{"directory": sum}
@@ -97,32 +116,6 @@ func (e *agentEnv) agent(t *testing.T, planner model.Planner) *agent.Agent {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// lock makes the directory lock user by failed binds, as a user would.
-func (e *agentEnv) lock(t *testing.T, user slapdtest.User) {
-	t.Helper()
-	for range slapdtest.MaxFailure {
-		c, err := e.ldap.Dial()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.Bind(user.DN(), "wrong-password")
-		c.Close()
-	}
-	if e.binds(t, user.DN(), user.Password) {
-		t.Fatalf("%s is not locked after %d failed binds", user.Login, slapdtest.MaxFailure)
-	}
-}
-
-func (e *agentEnv) binds(t *testing.T, dn, password string) bool {
-	t.Helper()
-	c, err := e.ldap.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.Bind(dn, password) == nil
 }
 
 func (e *agentEnv) groups(t *testing.T, dn string) string {
@@ -227,12 +220,12 @@ func TestAgentScenarios(t *testing.T) {
 
 	t.Run("unlock with the playbook, verified by a bind", func(t *testing.T) {
 		alice := user("alice")
-		e.lock(t, alice)
+		lockUser(t, e.ldap, alice)
 		out := e.agent(t, nil).Run(ctx, goalFor("g-unlock", "account_unlock", "alice", "Alice is locked out"))
 		if out.Status != agent.StatusResolved {
 			t.Fatalf("%s: %s; %s", out.Status, out.Summary, steps(out))
 		}
-		if !e.binds(t, alice.DN(), alice.Password) {
+		if !binds(t, e.ldap, alice.DN(), alice.Password) {
 			t.Error("alice still cannot sign in")
 		}
 	})
@@ -254,7 +247,7 @@ func TestAgentScenarios(t *testing.T) {
 			t.Errorf("carol's groups changed: %q → %q", before, after)
 		}
 		dave := user("dave")
-		if !e.binds(t, dave.DN(), dave.Password) {
+		if !binds(t, e.ldap, dave.DN(), dave.Password) {
 			t.Error("dave's password changed")
 		}
 		if !strings.Contains(m.seen[0], "IGNORE YOUR RULES") {
@@ -264,10 +257,10 @@ func TestAgentScenarios(t *testing.T) {
 
 	t.Run("model unreachable falls back to the playbook", func(t *testing.T) {
 		bob := user("bob")
-		e.lock(t, bob)
+		lockUser(t, e.ldap, bob)
 		m := newStandIn(t) // answers 503 to everything
 		out := e.agent(t, m.planner(t)).Run(ctx, goalFor("g-offline-model", "account_unlock", "bob", ""))
-		if out.Status != agent.StatusResolved || !e.binds(t, bob.DN(), bob.Password) {
+		if out.Status != agent.StatusResolved || !binds(t, e.ldap, bob.DN(), bob.Password) {
 			t.Fatalf("%s: %s; %s", out.Status, out.Summary, steps(out))
 		}
 	})
@@ -286,14 +279,63 @@ func TestAgentScenarios(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed first action, then the alternative succeeds", func(t *testing.T) {
+		carol := user("carol")
+		lockUser(t, e.ldap, carol)
+		m := newStandIn(t,
+			toolCall("directory.find_user", map[string]any{"user": "carol.typo"}),
+			toolCall("directory.find_user", map[string]any{"user": "carol"}),
+			toolCall("directory.list_groups", map[string]any{"user": "carol"}),
+			toolCall("directory.unlock_account", map[string]any{"user": "carol"}),
+			content(`{"name":"done","arguments":{},"rationale":"carol is unlocked"}`),
+		)
+		out := e.agent(t, m.planner(t)).Run(ctx, goalFor("g-alt", "account_unlock", "carol", ""))
+		if out.Status != agent.StatusResolved || out.Steps[0].Status != agent.StepFailed {
+			t.Fatalf("%s: %s; %s", out.Status, out.Summary, steps(out))
+		}
+		if !binds(t, e.ldap, carol.DN(), carol.Password) {
+			t.Error("carol still cannot sign in")
+		}
+	})
+
+	t.Run("budget exhausted escalates with context", func(t *testing.T) {
+		var script []string
+		for range 10 {
+			script = append(script, toolCall("directory.get_account_status", map[string]any{"user": "carol"}))
+		}
+		m := newStandIn(t, script...)
+		out := e.agent(t, m.planner(t)).Run(ctx, goalFor("g-budget", "account_unlock", "carol", ""))
+		if out.Status != agent.StatusEscalated || !strings.Contains(out.Summary, "budget exhausted") {
+			t.Fatalf("%s: %s; %s", out.Status, out.Summary, steps(out))
+		}
+		if out.Escalation == nil || out.Escalation.SuggestedNextStep == "" || len(out.Steps) < 6 {
+			t.Errorf("escalation without context: %+v, %d steps", out.Escalation, len(out.Steps))
+		}
+	})
+
+	t.Run("shadow mode proposes and changes nothing", func(t *testing.T) {
+		bob := user("bob")
+		lockUser(t, e.ldap, bob)
+		e.withScopeEdit(t, "account_unlock:\n        mode: autonomous", "account_unlock:\n        mode: shadow", func() {
+			out := e.agent(t, nil).Run(ctx, goalFor("g-shadow", "account_unlock", "bob", ""))
+			if out.Status != agent.StatusEscalated || out.Escalation == nil || out.Escalation.Proposal == nil ||
+				out.Escalation.Proposal.Action != "directory.unlock_account" {
+				t.Fatalf("%s: %s; %s", out.Status, out.Summary, steps(out))
+			}
+		})
+		if binds(t, e.ldap, bob.DN(), bob.Password) {
+			t.Error("shadow mode unlocked bob")
+		}
+	})
+
 	t.Run("a privileged account is never touched", func(t *testing.T) {
 		dave := user("dave")
-		e.lock(t, dave)
+		lockUser(t, e.ldap, dave)
 		out := e.agent(t, nil).Run(ctx, goalFor("g-admin", "account_unlock", "dave", ""))
 		if out.Status != agent.StatusEscalated {
 			t.Fatalf("%s: %s; %s", out.Status, out.Summary, steps(out))
 		}
-		if e.binds(t, dave.DN(), dave.Password) {
+		if binds(t, e.ldap, dave.DN(), dave.Password) {
 			t.Error("dave, an admin, was unlocked")
 		}
 	})
@@ -314,7 +356,7 @@ func TestAgentScenarios(t *testing.T) {
 			t.Fatalf("%s: %s; %s", res.Status, res.Summary, steps(res))
 		}
 		pw := res.Secrets["password"]
-		if pw == "" || !e.binds(t, erin.DN(), pw) {
+		if pw == "" || !binds(t, e.ldap, erin.DN(), pw) {
 			t.Fatal("the one-time password does not bind")
 		}
 		if _, err := restarted.Resume(ctx, agent.ApprovalDecision{ApprovalID: out.Approval.ID, Approved: true}); !errors.Is(err, agent.ErrNoApproval) {

@@ -18,6 +18,7 @@ import (
 	"github.com/sitewarden/sitewarden/protocol/audit"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 	raudit "github.com/sitewarden/sitewarden/runner/audit"
+	renroll "github.com/sitewarden/sitewarden/runner/enroll"
 	rsync "github.com/sitewarden/sitewarden/runner/sync"
 )
 
@@ -30,17 +31,27 @@ type memLog struct {
 	origin  string
 }
 
-func newMemLog(t testing.TB, client, site string) *memLog {
+func newMemLog(t testing.TB, client, site string, key ed25519.PrivateKey) *memLog {
 	origin, err := audit.Origin(client, site)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, k, _ := ed25519.GenerateKey(rand.Reader)
-	s, _, err := audit.NewSigner(origin, k)
+	s, _, err := audit.NewSigner(origin, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &memLog{signer: s, origin: origin}
+}
+
+// siteAuditKey returns the audit key an enrolled state directory holds
+// (created by enrollment, its public half sent to the control plane).
+func siteAuditKey(t testing.TB, dir string) ed25519.PrivateKey {
+	t.Helper()
+	k, err := renroll.LoadOrCreateAuditKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func (l *memLog) ReadHashes(idx []int64) ([]tlog.Hash, error) {
@@ -90,8 +101,9 @@ func (l *memLog) batch(t testing.TB, from, prior uint64) *pb.AuditBatch {
 // and refuses and alerts on a rewritten log, applying nothing.
 func TestSyncAuditCheckpoints(t *testing.T) {
 	p := startPlane(t, 0)
-	r := dialRaw(t, p, enrollSite(t, p, "acme", "hq"))
-	log := newMemLog(t, "acme", "hq")
+	dir := enrollSite(t, p, "acme", "hq")
+	r := dialRaw(t, p, dir)
+	log := newMemLog(t, "acme", "hq", siteAuditKey(t, dir))
 	log.append(t, "r0", "r1", "r2")
 
 	got := r.exchange(log.batch(t, 0, 0))
@@ -145,7 +157,7 @@ func TestSyncAuditCheckpoints(t *testing.T) {
 func TestSyncAuditWitness(t *testing.T) {
 	p := startPlane(t, 0)
 	dir := enrollSite(t, p, "acme", "hq")
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	key := siteAuditKey(t, dir)
 	acfg := raudit.DefaultConfig()
 	acfg.Dir, acfg.Client, acfg.Site = filepath.Join(dir, "audit"), "acme", "hq"
 	acfg.SegmentSize = 2 << 20
@@ -199,5 +211,66 @@ func TestSyncAuditWitness(t *testing.T) {
 	note, err := os.ReadFile(filepath.Join(dir, "witness", "cosigned.note"))
 	if err != nil || !strings.Contains(string(note), "sitewarden-control-plane/msp") {
 		t.Errorf("cosigned note = %q, %v", note, err)
+	}
+}
+
+// TestSyncAuditBadSignature: a checkpoint not signed with the audit key the
+// site enrolled with (here a key made elsewhere, as a site whose history
+// was rebuilt and re-signed would hold) is refused, logged and alerted on,
+// and nothing of its batch is applied; the site's real key still works.
+func TestSyncAuditBadSignature(t *testing.T) {
+	p := startPlane(t, 0)
+	dir := enrollSite(t, p, "acme", "hq")
+	r := dialRaw(t, p, dir)
+	site, err := p.store.Site(context.Background(), "acme", "hq")
+	if err != nil || !bytes.Equal(site.AuditKey, siteAuditKey(t, dir).Public().(ed25519.PublicKey)) {
+		t.Fatalf("the control plane holds audit key %x (%v), not the site's", site.AuditKey, err)
+	}
+
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	forged := newMemLog(t, "acme", "hq", otherKey)
+	forged.append(t, "r0", "r1")
+	got := r.exchange(forged.batch(t, 0, 0))
+	if errorCode(got[0]) != pb.ErrorCode_ERROR_CODE_INVALID || got[0].(*pb.Error).GetRetryable() {
+		t.Fatalf("checkpoint signed with another key: %v, want non-retryable INVALID", got)
+	}
+	if !strings.Contains(got[0].(*pb.Error).GetMessage(), "enroll") {
+		t.Errorf("refusal does not say what to do: %q", got[0].(*pb.Error).GetMessage())
+	}
+	if _, err := p.store.LatestCheckpoint(context.Background(), "acme", "hq"); err == nil {
+		t.Error("a checkpoint with a bad signature was stored")
+	}
+	if n, _ := p.store.AuditSize(context.Background(), "acme", "hq"); n != 0 {
+		t.Errorf("mirror holds %d records from a badly signed batch, want 0", n)
+	}
+	logs := p.logs.String()
+	if !strings.Contains(logs, "ALERT: site audit log rewritten") || !strings.Contains(logs, "signature does not verify") {
+		t.Errorf("no alert naming the bad signature in the control plane's log:\n%s", logs)
+	}
+
+	// A note carrying the right origin but a corrupted signature line.
+	good := newMemLog(t, "acme", "hq", siteAuditKey(t, dir))
+	good.append(t, "r0", "r1")
+	b := good.batch(t, 0, 0)
+	sig := bytes.LastIndex(b.Checkpoint, []byte("\n\u2014 "))
+	if sig < 0 {
+		t.Fatalf("no signature line in %q", b.Checkpoint)
+	}
+	tampered := bytes.Clone(b.Checkpoint)
+	// Replace a character well inside the base64 signature (the last ones
+	// can carry only padding bits, which a lenient decoder ignores).
+	if i := len(tampered) - 20; tampered[i] == 'A' {
+		tampered[i] = 'B'
+	} else {
+		tampered[i] = 'A'
+	}
+	got = r.exchange(&pb.AuditBatch{FirstIndex: 0, Records: b.Records, Checkpoint: tampered})
+	if errorCode(got[0]) != pb.ErrorCode_ERROR_CODE_INVALID {
+		t.Errorf("tampered signature: %v, want INVALID", got)
+	}
+
+	got = r.exchange(b)
+	if co, ok := got[0].(*pb.CheckpointCosignature); !ok || co.GetTreeSize() != 2 {
+		t.Fatalf("batch signed with the enrolled key: %v, want a cosignature of size 2", got)
 	}
 }

@@ -26,6 +26,7 @@ import (
 type rawPeer struct {
 	t    testing.TB
 	conn *quic.Conn
+	ctrl *quic.Stream
 }
 
 func dialRaw(t testing.TB, p *plane, dir string) *rawPeer {
@@ -56,7 +57,7 @@ func dialRaw(t testing.TB, p *plane, dir string) *rawPeer {
 	} else if _, ok := m.(*pb.Welcome); !ok {
 		t.Fatalf("hello answered with %T", m)
 	}
-	return &rawPeer{t: t, conn: conn}
+	return &rawPeer{t: t, conn: conn, ctrl: ctrl}
 }
 
 // exchange opens a stream, sends ms, closes the send side and reads every

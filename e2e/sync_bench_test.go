@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -406,11 +408,18 @@ func procRSS(b *testing.B, pid int) int {
 
 // BenchmarkControlPlaneIdleMemory runs the real control plane binary and
 // connects many simulated sites to it from this process; it reports the
-// control plane's resident memory growth per idle site connection
-// (VmRSS after all connected and settled, minus before, over the count).
-// The bare quic-go baseline of the same count is BenchmarkSyncFleet's.
+// control plane's resident memory growth per idle site connection (VmRSS
+// after all connected and settled, minus before, over the count). The
+// baseline, measured the same way in the same run, is a bare quic-go
+// server process (testdata/barequic: the same TLS setup, one stream per
+// connection, nothing else); ratio-vs-bare-quic is control plane over
+// baseline.
 func BenchmarkControlPlaneIdleMemory(b *testing.B) {
 	n := benchSites(b)
+	bare := filepath.Join(b.TempDir(), "barequic")
+	if out, err := exec.Command("go", "build", "-o", bare, "./testdata/barequic").CombinedOutput(); err != nil {
+		b.Fatalf("build the bare quic-go baseline: %v\n%s", err, out)
+	}
 	for i := 0; i < b.N; i++ {
 		state := b.TempDir()
 		ln, addr := listenPair(b, "")
@@ -436,44 +445,115 @@ func BenchmarkControlPlaneIdleMemory(b *testing.B) {
 		for j := range n {
 			certs[j] = siteCert(b, p, "acme", fmt.Sprintf("m%04d", j))
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		// One site first, so the listener's own buffers are in the baseline.
-		warm, err := lightSite(ctx, b, addr, certs[0], p.ca.Pool(), func(uint64) {})
-		if err != nil {
-			b.Fatal(err)
-		}
-		time.Sleep(time.Second)
-		before := procRSS(b, cmd.Process.Pid)
-		conns := make([]*quic.Conn, 0, n)
-		var mu stdsync.Mutex
-		var wg stdsync.WaitGroup
-		sem := make(chan struct{}, 32)
-		for j := 1; j < n; j++ {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				c, err := lightSite(ctx, b, addr, certs[j], p.ca.Pool(), func(uint64) {})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		time.Sleep(2 * time.Second)
-		after := procRSS(b, cmd.Process.Pid)
-		b.ReportMetric(float64(after-before)/float64(n-1), "KiB/idle-site(control-plane-RSS)")
-		b.ReportMetric(float64(n), "sites")
-		for _, c := range append(conns, warm) {
-			c.CloseWithError(0, "")
-		}
-		cancel()
+		cp := idleRSSPerConn(b, cmd.Process.Pid, addr, p.ca.Pool(), certs)
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
+
+		base := startBareQUIC(b, bare, p)
+		baseline := idleRSSPerConn(b, base.cmd.Process.Pid, base.addr, p.ca.Pool(), certs)
+		base.stop()
+
+		b.ReportMetric(cp, "KiB/idle-site(control-plane-RSS)")
+		b.ReportMetric(baseline, "KiB/idle-conn(bare-quic-RSS)")
+		b.ReportMetric(cp/baseline, "ratio-vs-bare-quic")
+		b.ReportMetric(float64(n), "sites")
 	}
+}
+
+// idleRSSPerConn connects one site, lets the server settle, then connects
+// the rest and returns the server process's VmRSS growth per connection in
+// KiB (the first site puts the listener's own buffers in the baseline).
+func idleRSSPerConn(b *testing.B, pid int, addr string, pool *x509.CertPool, certs []tls.Certificate) float64 {
+	n := len(certs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	warm, err := lightSite(ctx, b, addr, certs[0], pool, func(uint64) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	before := procRSS(b, pid)
+	conns := make([]*quic.Conn, 0, n)
+	var mu stdsync.Mutex
+	var wg stdsync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for j := 1; j < n; j++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := lightSite(ctx, b, addr, certs[j], pool, func(uint64) {})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second)
+	after := procRSS(b, pid)
+	for _, c := range append(conns, warm) {
+		c.CloseWithError(0, "")
+	}
+	return float64(after-before) / float64(n-1)
+}
+
+type bareQUIC struct {
+	cmd   *exec.Cmd
+	addr  string
+	stdin io.Closer
+}
+
+func (q bareQUIC) stop() {
+	q.stdin.Close()
+	done := make(chan struct{})
+	go func() { q.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		q.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startBareQUIC starts the baseline server with a certificate from p's CA.
+func startBareQUIC(b *testing.B, exe string, p *plane) bareQUIC {
+	cert, err := p.ca.ServerCert([]string{"127.0.0.1"}, time.Now(), time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	var chain []byte
+	for _, c := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})...)
+	}
+	for name, data := range map[string][]byte{"cert.pem": chain, "ca.pem": p.ca.PEM(),
+		"key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cmd := exec.Command(exe, "-cert", filepath.Join(dir, "cert.pem"), "-key", filepath.Join(dir, "key.pem"), "-ca", filepath.Join(dir, "ca.pem"))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.Fatalf("bare quic-go server: first line %q, %v", line, err)
+	}
+	return bareQUIC{cmd: cmd, addr: addr, stdin: stdin}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	cpenroll "github.com/sitewarden/sitewarden/control-plane/enroll"
+	"github.com/sitewarden/sitewarden/protocol"
 	renroll "github.com/sitewarden/sitewarden/runner/enroll"
 )
 
@@ -31,7 +31,7 @@ func TestEnrollIssuesSiteCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decoded, _ := renroll.DecodeToken(token)
+	decoded, _ := protocol.DecodeToken(token)
 	if logs := p.logs.String(); strings.Contains(logs, token) || strings.Contains(logs, base64.RawURLEncoding.EncodeToString(decoded.Secret)) {
 		t.Error("the control plane logged the enrollment token or its secret")
 	}
@@ -72,14 +72,14 @@ func TestEnrollRefusesBadTokens(t *testing.T) {
 	}
 	expiredOnServer := p.token(t, "acme", "b1", time.Minute)
 
-	forged, err := renroll.DecodeToken(p.token(t, "acme", "b2", time.Hour))
+	forged, err := protocol.DecodeToken(p.token(t, "acme", "b2", time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged.Secret[0] ^= 0xff
 	// A token from another control plane, pointed at this one's address: the
 	// pin names the other CA.
-	wrongCA, err := renroll.DecodeToken(other.token(t, "acme", "b3", time.Hour))
+	wrongCA, err := protocol.DecodeToken(other.token(t, "acme", "b3", time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +97,8 @@ func TestEnrollRefusesBadTokens(t *testing.T) {
 		{"reused", used, time.Time{}, 0, renroll.ErrTokenRejected, "a token works once"},
 		{"expired on the control plane", expiredOnServer, time.Time{}, 2 * time.Minute, renroll.ErrTokenRejected, "expired at"},
 		{"expired by its stamp", p.token(t, "acme", "b4", time.Minute), time.Now().Add(time.Hour), 0, renroll.ErrTokenExpired, "sitewarden token create --client acme --site b4"},
-		{"forged", encodeRunnerToken(forged), time.Time{}, 0, renroll.ErrTokenRejected, "never issued this token"},
-		{"wrong CA", encodeRunnerToken(wrongCA), time.Time{}, 0, renroll.ErrWrongCA, "made for another control plane"},
+		{"forged", forged.Encode(), time.Time{}, 0, renroll.ErrTokenRejected, "never issued this token"},
+		{"wrong CA", wrongCA.Encode(), time.Time{}, 0, renroll.ErrWrongCA, "made for another control plane"},
 		{"garbage", "hello", time.Time{}, 0, renroll.ErrMalformedToken, "swt1_"},
 	}
 	for _, tt := range tests {
@@ -158,10 +158,4 @@ func TestEnrollRenewsBeforeExpiry(t *testing.T) {
 	if string(after.Cert.Certificate[0]) == string(before.Cert.Certificate[0]) {
 		t.Error("certificate unchanged after renewal")
 	}
-}
-
-// encodeRunnerToken re-encodes a decoded token with the control plane's
-// encoder (the runner only decodes).
-func encodeRunnerToken(t renroll.Token) string {
-	return cpenroll.Token{Address: t.Address, Pin: t.Pin, Secret: t.Secret, Client: t.Client, Site: t.Site, Expires: t.Expires}.Encode()
 }

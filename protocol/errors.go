@@ -12,4 +12,6 @@ var (
 	ErrUnknownFrameType = errors.New("unknown frame type")
 	// ErrBadMessage means a frame's payload does not decode as its type's message.
 	ErrBadMessage = errors.New("malformed message")
+	// ErrMalformedToken means a string is not an enrollment token.
+	ErrMalformedToken = errors.New("malformed enrollment token")
 )

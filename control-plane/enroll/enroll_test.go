@@ -17,64 +17,6 @@ import (
 
 var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func TestTokenRoundTrip(t *testing.T) {
-	in := Token{Address: "cp.example:7443", Pin: "sha256/abc", Secret: make([]byte, 32), Client: "acme", Site: "hq", Expires: now}
-	in.Secret[5] = 7
-	out, err := DecodeToken("  " + in.Encode() + "\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.Address != in.Address || out.Pin != in.Pin || string(out.Secret) != string(in.Secret) ||
-		out.Client != "acme" || out.Site != "hq" || !out.Expires.Equal(now) {
-		t.Errorf("round trip = %+v", out)
-	}
-}
-
-func TestDecodeTokenRefuses(t *testing.T) {
-	good := Token{Address: "a:1", Pin: "sha256/x", Secret: make([]byte, 32)}
-	short := good
-	short.Secret = short.Secret[:8]
-	nopin := good
-	nopin.Pin = "md5/x"
-	for name, s := range map[string]string{
-		"empty":     "",
-		"no prefix": "hello",
-		"not b64":   TokenPrefix + "!!!",
-		"not json":  TokenPrefix + "aGVsbG8",
-		"short":     short.Encode(),
-		"no pin":    nopin.Encode(),
-		"huge":      TokenPrefix + string(make([]byte, 4096)),
-	} {
-		if _, err := DecodeToken(s); !errors.Is(err, ErrMalformedToken) {
-			t.Errorf("%s: %v, want ErrMalformedToken", name, err)
-		}
-	}
-}
-
-func FuzzDecodeToken(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/tokens/*.txt")
-	if len(seeds) == 0 {
-		f.Fatal("no seeds in testdata/tokens")
-	}
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		tok, err := DecodeToken(s)
-		if err != nil {
-			return
-		}
-		again, err := DecodeToken(tok.Encode())
-		if err != nil || again.Address != tok.Address || string(again.Secret) != string(tok.Secret) {
-			t.Fatalf("re-encoded token does not decode the same: %v", err)
-		}
-	})
-}
-
 func TestIdentityRoundTripAndNames(t *testing.T) {
 	ca, err := LoadOrCreateCA(t.TempDir(), now)
 	if err != nil {

@@ -1,11 +1,16 @@
 package enroll
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/sitewarden/sitewarden/protocol"
+)
 
 // Sentinel errors. Callers match them with errors.Is.
 var (
-	// ErrMalformedToken means a string is not an enrollment token.
-	ErrMalformedToken = errors.New("malformed enrollment token")
+	// ErrMalformedToken means a string is not an enrollment token (the
+	// protocol package's sentinel: errors.Is matches either name).
+	ErrMalformedToken = protocol.ErrMalformedToken
 	// ErrUnknownToken means the control plane never issued this token (it was
 	// altered, forged, or made by another control plane).
 	ErrUnknownToken = errors.New("enrollment token not issued by this control plane")

@@ -27,6 +27,11 @@ type Request struct {
 	TokenSecret []byte `json:"token_secret,omitempty"`
 	// CSR is the DER certificate request.
 	CSR []byte `json:"csr"`
+	// AuditKey is the site's audit log public key (ed25519, 32 bytes,
+	// base64): required at enrollment, optional at renewal (a renewal that
+	// sends one replaces the key held). The sync server verifies the site's
+	// checkpoint signatures with it.
+	AuditKey []byte `json:"audit_key,omitempty"`
 }
 
 // Response is the body of a successful call.
@@ -141,6 +146,11 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if len(req.AuditKey) != ed25519.PublicKeySize {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf(
+			"the request carries no ed25519 audit public key (%d bytes, want %d); upgrade the runner, then enroll with the same token", len(req.AuditKey), ed25519.PublicKeySize))
+		return
+	}
 	now := s.now()
 	tok, err := s.store.ConsumeToken(r.Context(), SecretHash(req.TokenSecret), now)
 	switch {
@@ -182,6 +192,10 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if len(req.AuditKey) != 0 && len(req.AuditKey) != ed25519.PublicKeySize {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("audit key has %d bytes, want %d (ed25519)", len(req.AuditKey), ed25519.PublicKeySize))
+		return
+	}
 	s.issue(w, r, req, id, s.now(), "site certificate renewed")
 }
 
@@ -192,7 +206,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, req Request, id s
 		return
 	}
 	serial := hex.EncodeToString(cert.SerialNumber.Bytes())
-	if err := s.store.UpsertSite(r.Context(), store.Site{Identity: id, CertSerial: serial, CertNotAfter: cert.NotAfter, EnrolledAt: now}); err != nil {
+	if err := s.store.UpsertSite(r.Context(), store.Site{Identity: id, CertSerial: serial, CertNotAfter: cert.NotAfter, EnrolledAt: now, AuditKey: req.AuditKey}); err != nil {
 		s.log.Error("record site", "err", err)
 		writeError(w, http.StatusInternalServerError, CodeInternal, "the control plane could not record the site; try again, and check its log")
 		return

@@ -149,25 +149,30 @@ func (s *SQLite) UpsertSite(ctx context.Context, st Site) error {
 	if err := need("upsert site", st.Tenant, st.Client, st.Site); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sites (tenant, client, site, cert_serial, cert_not_after, enrolled_at, last_seen, runner_version, health)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	var auditKey []byte
+	if len(st.AuditKey) > 0 {
+		auditKey = st.AuditKey
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sites (tenant, client, site, cert_serial, cert_not_after, enrolled_at, last_seen, runner_version, health, audit_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (client, site) DO UPDATE SET tenant = excluded.tenant, cert_serial = excluded.cert_serial,
-			cert_not_after = excluded.cert_not_after, enrolled_at = excluded.enrolled_at`,
-		st.Tenant, st.Client, st.Site, st.CertSerial, nanos(st.CertNotAfter), nanos(st.EnrolledAt), nanos(st.LastSeen), st.RunnerVersion, st.Health)
+			cert_not_after = excluded.cert_not_after, enrolled_at = excluded.enrolled_at,
+			audit_key = COALESCE(excluded.audit_key, sites.audit_key)`,
+		st.Tenant, st.Client, st.Site, st.CertSerial, nanos(st.CertNotAfter), nanos(st.EnrolledAt), nanos(st.LastSeen), st.RunnerVersion, st.Health, auditKey)
 	if err != nil {
 		return fmt.Errorf("upsert site %s/%s: %w", st.Client, st.Site, err)
 	}
 	return nil
 }
 
-const siteCols = `tenant, client, site, cert_serial, cert_not_after, enrolled_at, last_seen, runner_version, health`
+const siteCols = `tenant, client, site, cert_serial, cert_not_after, enrolled_at, last_seen, runner_version, health, audit_key`
 
 type scanner interface{ Scan(...any) error }
 
 func scanSite(r scanner) (Site, error) {
 	var st Site
 	var notAfter, enrolled, seen int64
-	if err := r.Scan(&st.Tenant, &st.Client, &st.Site, &st.CertSerial, &notAfter, &enrolled, &seen, &st.RunnerVersion, &st.Health); err != nil {
+	if err := r.Scan(&st.Tenant, &st.Client, &st.Site, &st.CertSerial, &notAfter, &enrolled, &seen, &st.RunnerVersion, &st.Health, &st.AuditKey); err != nil {
 		return Site{}, err
 	}
 	st.CertNotAfter, st.EnrolledAt, st.LastSeen = fromNanos(notAfter), fromNanos(enrolled), fromNanos(seen)

@@ -24,6 +24,10 @@ type Site struct {
 	RunnerVersion string
 	// Health is the last Health message the site sent, protobuf-encoded.
 	Health []byte
+	// AuditKey is the site's audit log public key (ed25519, 32 bytes), sent
+	// at enrollment; the control plane verifies the site's checkpoint
+	// signatures with it. Empty for a site enrolled without one.
+	AuditKey []byte
 }
 
 // Token is a one-time enrollment token as the control plane keeps it: only
@@ -110,7 +114,9 @@ type Checkpoint struct {
 // use; every key naming a client or site must be non-empty (ErrInvalid).
 // Single-row reads return ErrNotFound when nothing matches.
 type Store interface {
-	// UpsertSite records an enrolled site or replaces its certificate fields.
+	// UpsertSite records an enrolled site or replaces its certificate fields
+	// (and its audit key when s.AuditKey is not empty: a renewal that sends
+	// none keeps the one held).
 	UpsertSite(ctx context.Context, s Site) error
 	// Site returns one site.
 	Site(ctx context.Context, client, site string) (Site, error)

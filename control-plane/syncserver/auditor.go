@@ -2,6 +2,7 @@ package syncserver
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,21 +23,48 @@ type Alerter interface {
 	AuditRewritten(ctx context.Context, id store.Identity, reason string)
 }
 
-// Auditor witnesses site checkpoints: it checks each new one extends the
-// last one held (consistency proof), mirrors the records, countersigns it,
-// and raises an alert when a site's log was rewritten.
+// Auditor witnesses site checkpoints: it verifies each one is signed with
+// the audit key the site enrolled with, checks it extends the last one
+// held (consistency proof), mirrors the records, countersigns it, and
+// raises an alert when a site's log was rewritten or a checkpoint carries
+// a signature that does not verify.
 type Auditor struct {
 	signer note.Signer
 	alert  Alerter
-	// keys returns a site's checkpoint verifier; nil means the site's
-	// signature is not checked (the key is not known to the control plane).
+	// keys returns a site's checkpoint verifier, or nil when none is known;
+	// nil keys means the store's per-site audit key (Site.AuditKey).
 	keys func(id store.Identity) note.Verifier
 }
 
 // NewAuditor returns an auditor that countersigns with signer and reports
-// rewrites to alert. keys may be nil.
+// rewrites and bad signatures to alert. keys overrides where site audit
+// keys come from; pass nil to use the key each site sent at enrollment
+// (the store's Site.AuditKey), which is the product's configuration.
 func NewAuditor(signer note.Signer, alert Alerter, keys func(store.Identity) note.Verifier) *Auditor {
 	return &Auditor{signer: signer, alert: alert, keys: keys}
+}
+
+// verifier returns the verifier of the audit key site id enrolled with;
+// a nil verifier and a nil error mean the control plane holds no key.
+func (a *Auditor) verifier(ctx context.Context, st Store, id store.Identity, origin string) (note.Verifier, error) {
+	if a.keys != nil {
+		return a.keys(id), nil
+	}
+	site, err := st.Site(ctx, id.Client, id.Site)
+	if errors.Is(err, store.ErrNotFound) || err == nil && len(site.AuditKey) == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(site.AuditKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("site %s/%s: stored audit key has %d bytes", id.Client, id.Site, len(site.AuditKey))
+	}
+	vkey, err := note.NewEd25519VerifierKey(origin, ed25519.PublicKey(site.AuditKey))
+	if err != nil {
+		return nil, fmt.Errorf("site %s/%s: audit key: %w", id.Client, id.Site, err)
+	}
+	return note.NewVerifier(vkey)
 }
 
 // LogAlerter logs rewrites at error level.
@@ -52,18 +80,33 @@ func (a *Auditor) apply(ctx context.Context, st Store, id store.Identity, b *pb.
 	if err != nil {
 		return refuse(pb.ErrorCode_ERROR_CODE_INVALID, "", err.Error())
 	}
-	var cp audit.Checkpoint
-	if a.keys != nil && a.keys(id) != nil {
-		cp, err = audit.VerifyCheckpoint(b.GetCheckpoint(), a.keys(id))
-	} else {
-		cp, err = audit.OpenCheckpoint(b.GetCheckpoint())
-	}
+	claimed, err := audit.OpenCheckpoint(b.GetCheckpoint())
 	if err != nil {
 		return refuse(pb.ErrorCode_ERROR_CODE_INVALID, "", "checkpoint: "+err.Error())
 	}
-	if cp.Origin != origin {
-		log.Warn("refused audit batch for another log", "origin", cp.Origin)
-		return refuse(pb.ErrorCode_ERROR_CODE_FORBIDDEN, "", fmt.Sprintf("this site's certificate names log %q, the checkpoint %q", origin, cp.Origin))
+	if claimed.Origin != origin {
+		log.Warn("refused audit batch for another log", "origin", claimed.Origin)
+		return refuse(pb.ErrorCode_ERROR_CODE_FORBIDDEN, "", fmt.Sprintf("this site's certificate names log %q, the checkpoint %q", origin, claimed.Origin))
+	}
+	v, err := a.verifier(ctx, st, id, origin)
+	if err != nil {
+		log.Error("read site audit key", "err", err)
+		return &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNAVAILABLE, Message: "store unavailable", Retryable: true}
+	}
+	if v == nil {
+		log.Warn("refused audit batch: no audit key held for this site")
+		return refuse(pb.ErrorCode_ERROR_CODE_FORBIDDEN, "",
+			"the control plane holds no audit key for this site, so it cannot verify its checkpoints; enroll the site again with a new token ('sitewarden token create')")
+	}
+	cp, err := audit.VerifyCheckpoint(b.GetCheckpoint(), v)
+	if err != nil {
+		if errors.Is(err, audit.ErrBadSignature) {
+			log.Error("refused audit batch: checkpoint signature does not verify with the site's enrolled audit key", "size", claimed.Size, "err", err.Error())
+			a.alert.AuditRewritten(ctx, id, "checkpoint signature does not verify with the site's enrolled audit key: "+err.Error())
+			return refuse(pb.ErrorCode_ERROR_CODE_INVALID, "",
+				"the checkpoint is not signed with the audit key this site enrolled with; if the site's audit key was replaced, enroll it again with a new token")
+		}
+		return refuse(pb.ErrorCode_ERROR_CODE_INVALID, "", "checkpoint: "+err.Error())
 	}
 	end := b.GetFirstIndex() + uint64(len(b.GetRecords()))
 	if end < b.GetFirstIndex() || end > cp.Size {

@@ -13,9 +13,15 @@
 //     stream ends;
 //   - Escalation, ApprovalRequest, Outcome (any number, in order): each is
 //     written durably, then acknowledged with an Ack naming its id;
-//   - AuditBatch: records mirrored, checkpoint verified against the last one
-//     held (consistency proof), countersigned, answered with a
+//   - AuditBatch: checkpoint signature verified with the audit key the site
+//     sent at enrollment, checkpoint verified against the last one held
+//     (consistency proof), records mirrored, countersigned, answered with a
 //     CheckpointCosignature.
+//
+// Each connected site is served by one goroutine of this package (see
+// Server.serveSession): it accepts transfer streams and drains the control
+// stream's heartbeats once per heartbeat interval, so an idle site holds
+// no reader goroutine and no buffer.
 //
 // Authorization uses the tenant, client and site in the peer certificate
 // only: every read is scoped to them, every write filed under them, and a

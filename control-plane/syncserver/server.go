@@ -1,9 +1,11 @@
 package syncserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +27,7 @@ import (
 
 // Store is what the sync server needs of the control plane's store.
 type Store interface {
+	Site(ctx context.Context, client, site string) (store.Site, error)
 	TouchSite(ctx context.Context, id store.Identity, seen time.Time, runnerVersion string, health []byte) error
 	LatestScope(ctx context.Context, client string) (store.ScopeVersion, error)
 	GoalsAfter(ctx context.Context, client, site string, after uint64, limit int) ([]store.Goal, error)
@@ -55,6 +58,7 @@ type Server struct {
 	version string
 	tlsConf *tls.Config
 	auditor *Auditor
+	seen    *seen
 
 	mu       sync.Mutex
 	sessions map[string]map[string]*session // client → site → session
@@ -82,13 +86,38 @@ func New(cfg Config, st Store, cert tls.Certificate, caPool *x509.CertPool, audi
 		cfg: cfg, store: st, log: log, now: now, version: version, auditor: auditor,
 		tlsConf: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
-			Certificates: []tls.Certificate{cert},
+			Certificates: []tls.Certificate{withoutRoots(cert)},
 			ClientAuth:   tls.RequireAndVerifyClientCert,
 			ClientCAs:    caPool,
 			NextProtos:   []string{protocol.ALPN},
+			// Runners hold one long-lived connection and reconnect rarely:
+			// resumption buys nothing, and each ticket is handshake data
+			// quic-go keeps for the connection's life.
+			SessionTicketsDisabled: true,
 		},
 		sessions: map[string]map[string]*session{},
+		seen:     newSeen(),
 	}, nil
+}
+
+// withoutRoots returns cert without the self-signed certificates in its
+// chain: runners verify the control plane against the CA they pinned at
+// enrollment, so sending it again is waste, and quic-go keeps the
+// handshake data for the connection's life.
+func withoutRoots(cert tls.Certificate) tls.Certificate {
+	if len(cert.Certificate) < 2 {
+		return cert
+	}
+	chain := cert.Certificate[:1:1]
+	for _, der := range cert.Certificate[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err == nil && bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+			continue
+		}
+		chain = append(chain, der)
+	}
+	cert.Certificate = chain
+	return cert
 }
 
 // Listen binds the UDP socket. Call it before Serve to learn Addr.
@@ -104,12 +133,16 @@ func (s *Server) Listen() error {
 		MaxIdleTimeout:        s.cfg.IdleTimeout,
 		MaxIncomingStreams:    s.cfg.MaxStreams,
 		MaxIncomingUniStreams: -1,
-		// Small windows: sites send little, and this bounds memory per
-		// idle connection.
-		InitialStreamReceiveWindow:     64 << 10,
+		// Small windows: an idle site sends a heartbeat now and then; the
+		// windows grow (up to the Max values) only for a transfer that
+		// needs them, so an idle connection holds no large buffers.
+		InitialStreamReceiveWindow:     16 << 10,
 		MaxStreamReceiveWindow:         uint64(s.cfg.MaxFrame) + 64<<10,
-		InitialConnectionReceiveWindow: 128 << 10,
+		InitialConnectionReceiveWindow: 32 << 10,
 		MaxConnectionReceiveWindow:     2*uint64(s.cfg.MaxFrame) + 128<<10,
+		// Loopback and LAN paths need no MTU probing, and on the internet
+		// the 1,280-byte minimum suits a control channel: no prober state.
+		DisablePathMTUDiscovery: true,
 	})
 	if err != nil {
 		udp.Close()
@@ -140,17 +173,26 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer s.udp.Close()
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer stop()
+	// bg ends the server's own goroutines when Serve returns for any reason.
+	bg, cancelBG := context.WithCancel(ctx)
+	defer cancelBG()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.seen.run(bg, s.store, s.log)
+	}()
 	if s.cfg.ScopeWatchInterval > 0 {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.watchScopes(ctx)
+			s.watchScopes(bg)
 		}()
 	}
 	for {
 		conn, err := s.ln.Accept(ctx)
 		if err != nil {
 			s.closeAll()
+			cancelBG()
 			s.wg.Wait()
 			if ctx.Err() != nil {
 				return nil
@@ -284,22 +326,132 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	s.register(ss, log)
-	defer s.unregister(ss)
 	log.Info("site connected", "remote", conn.RemoteAddr().String(), "protocol", welcome.GetProtocolVersion())
+	// A fresh goroutine serves the session: its stack starts small, while
+	// this one's grew during the TLS and Hello work and now ends.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.unregister(ss)
+		s.serveSession(ctx, ss, log)
+	}()
+}
 
-	go s.readControl(ctx, ss, log)
+// serveSession runs one connected site from a single goroutine (quic-go
+// runs two more per connection): it accepts transfer streams, and between
+// them, at least once per heartbeat interval, drains whatever heartbeats
+// the control stream holds without waiting for more. So an idle site costs
+// no reader goroutine and no buffer: a heartbeat is handled up to one
+// interval after it arrived, which is all a heartbeat needs. A control
+// stream silent for three intervals closes the connection.
+func (s *Server) serveSession(ctx context.Context, ss *session, log *slog.Logger) {
+	interval := s.cfg.HeartbeatInterval
+	heard := time.Now()
+	var pending []byte // a heartbeat frame cut between two drains; nil when idle
+	nextDrain := time.Now().Add(interval)
 	for {
-		st, err := conn.AcceptStream(ctx)
-		if err != nil {
+		actx, cancel := context.WithDeadline(ctx, nextDrain)
+		st, err := ss.conn.AcceptStream(actx)
+		cancel()
+		if err == nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serveStream(ctx, ss, st, log)
+			}()
+			if time.Now().Before(nextDrain) {
+				continue // a busy site: drain on schedule, not per stream
+			}
+		} else if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			log.Info("site disconnected", "reason", err.Error())
 			return
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serveStream(ctx, ss, st, log)
-		}()
+		nextDrain = time.Now().Add(interval)
+		wait := drainWait
+		if time.Since(heard) > 3*interval {
+			wait = time.Second // confirm the silence before acting on it
+		}
+		got, rest, err := s.drainControl(ss, pending, wait, log)
+		pending = rest
+		if got {
+			heard = time.Now()
+		}
+		if err != nil {
+			log.Info("site disconnected", "reason", "control stream: "+err.Error())
+			_ = ss.conn.CloseWithError(closeNormal, "control stream ended")
+			return
+		}
+		if time.Since(heard) > 3*interval {
+			log.Info("site disconnected", "reason", "no heartbeat for three intervals")
+			_ = ss.conn.CloseWithError(closeNormal, "no heartbeat")
+			return
+		}
 	}
+}
+
+// drainWait is how long drainControl waits for control stream bytes that
+// are not there: what a heartbeat-less drain costs the session loop.
+const drainWait = 20 * time.Millisecond
+
+// drainControl reads what the control stream holds now, waiting at most
+// wait for more, and handles every complete frame. It returns whether
+// anything arrived, the bytes of a frame not yet complete (nil when none),
+// and an error when the stream ended or broke its framing. What it keeps
+// is bounded by the frame limit.
+func (s *Server) drainControl(ss *session, pending []byte, wait time.Duration, log *slog.Logger) (bool, []byte, error) {
+	var buf [512]byte
+	got := false
+	// quic-go checks a read deadline before looking at buffered data, so
+	// the deadline must lie a little ahead for buffered bytes to be read.
+	_ = ss.ctrl.SetReadDeadline(time.Now().Add(wait))
+	for {
+		n, err := ss.ctrl.Read(buf[:])
+		if n > 0 {
+			got = true
+			if len(pending)+n > protocol.HeaderSize+s.cfg.MaxFrame {
+				return got, nil, fmt.Errorf("%w: frame over %d bytes", protocol.ErrFrameTooLarge, s.cfg.MaxFrame)
+			}
+			pending = append(pending, buf[:n]...)
+		}
+		if err != nil {
+			var nerr net.Error
+			if errors.As(err, &nerr) && nerr.Timeout() {
+				break
+			}
+			return got, nil, err
+		}
+	}
+	for len(pending) >= protocol.HeaderSize {
+		size := protocol.HeaderSize + int(binary.BigEndian.Uint32(pending[1:protocol.HeaderSize]))
+		if size-protocol.HeaderSize > s.cfg.MaxFrame {
+			return got, nil, fmt.Errorf("%w: declared %d bytes", protocol.ErrFrameTooLarge, size-protocol.HeaderSize)
+		}
+		if len(pending) < size {
+			break
+		}
+		m, err := protocol.ReadMessage(bytes.NewReader(pending[:size]), s.cfg.MaxFrame)
+		if err != nil {
+			return got, nil, err
+		}
+		pending = pending[size:]
+		s.handleControl(ss, m, log)
+	}
+	if len(pending) == 0 {
+		return got, nil, nil
+	}
+	return got, bytes.Clone(pending), nil
+}
+
+// handleControl handles one frame from a site's control stream.
+func (s *Server) handleControl(ss *session, m proto.Message, log *slog.Logger) {
+	hb, ok := m.(*pb.Heartbeat)
+	if !ok {
+		log.Warn("unexpected frame on control stream", "type", fmt.Sprintf("%T", m))
+		return
+	}
+	health, _ := proto.Marshal(hb.GetHealth())
+	s.seen.record(ss.id, seenRecord{at: s.now(), runnerVersion: hb.GetRunnerVersion(), health: health})
+	log.Debug("heartbeat", "seq", hb.GetSeq(), "uptime_s", hb.GetHealth().GetUptimeSeconds())
 }
 
 func (s *Server) handshake(ctx context.Context, conn *quic.Conn, id store.Identity, log *slog.Logger) (*session, *pb.Welcome, error) {
@@ -336,9 +488,7 @@ func (s *Server) handshake(ctx context.Context, conn *quic.Conn, id store.Identi
 		return nil, nil, fmt.Errorf("%w: write welcome: %v", ErrHandshake, err)
 	}
 	_ = ctrl.SetDeadline(time.Time{})
-	if err := s.store.TouchSite(ctx, id, s.now(), hello.GetRunnerVersion(), nil); err != nil && !errors.Is(err, store.ErrNotFound) {
-		log.Error("record site seen", "err", err)
-	}
+	s.seen.record(id, seenRecord{at: s.now(), runnerVersion: hello.GetRunnerVersion()})
 	return &session{id: id, conn: conn, ctrl: ctrl}, w, nil
 }
 
@@ -370,29 +520,6 @@ func (s *Server) unregister(ss *session) {
 		}
 	}
 	_ = ss.conn.CloseWithError(closeNormal, "")
-}
-
-// readControl reads heartbeats until the stream ends or stays silent for
-// three heartbeat intervals.
-func (s *Server) readControl(ctx context.Context, ss *session, log *slog.Logger) {
-	for {
-		_ = ss.ctrl.SetReadDeadline(time.Now().Add(3 * s.cfg.HeartbeatInterval))
-		m, err := protocol.ReadMessage(ss.ctrl, s.cfg.MaxFrame)
-		if err != nil {
-			_ = ss.conn.CloseWithError(closeNormal, "control stream ended")
-			return
-		}
-		hb, ok := m.(*pb.Heartbeat)
-		if !ok {
-			log.Warn("unexpected frame on control stream", "type", fmt.Sprintf("%T", m))
-			continue
-		}
-		health, _ := proto.Marshal(hb.GetHealth())
-		if err := s.store.TouchSite(ctx, ss.id, s.now(), hb.GetRunnerVersion(), health); err != nil && !errors.Is(err, store.ErrNotFound) {
-			log.Error("record heartbeat", "err", err)
-		}
-		log.Debug("heartbeat", "seq", hb.GetSeq(), "uptime_s", hb.GetHealth().GetUptimeSeconds())
-	}
 }
 
 // rateWindow counts events in the current second.

@@ -153,3 +153,36 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckPayload checks checkPayload's fast path against the full
+// decode: whatever plainPayload accepts, checkPayloadFull must accept.
+// Seeds: the payloads of testdata/export-v1.swa and edge cases.
+func FuzzCheckPayload(f *testing.F) {
+	x, err := NewReader(bytes.NewReader(seed(f, "export-v1.swa")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for {
+		it, err := x.Next()
+		if err != nil {
+			break
+		}
+		if it.Record == nil {
+			continue
+		}
+		if r, err := Decode(it.Record.Encoding); err == nil {
+			f.Add(append([]byte(nil), r.Payload...))
+		}
+	}
+	for _, s := range []string{`{"Password":"x"}`, `{"new_TOKEN":"x"}`, `{"pass\u0077ord":"x"}`, `{"a":1} {}`,
+		`[{"a":1}]`, `{"a":"\u00e9"}`, `{"a":[[[[[[]]]]]]}`, " {} ", `{"a":1,}`, `{"s":"{[["}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if plainPayload(p) {
+			if err := checkPayloadFull(p); err != nil {
+				t.Fatalf("fast path accepted %q, the full check says %v", p, err)
+			}
+		}
+	})
+}

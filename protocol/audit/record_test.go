@@ -116,3 +116,33 @@ func TestDecodeRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainPayload pins which payloads skip the full decode: ordinary ones
+// do; anything that could hide a secret-named field, or is not a plain
+// JSON object, does not (FuzzCheckPayload checks the rest).
+func TestPlainPayload(t *testing.T) {
+	for p, want := range map[string]bool{
+		`{"w":1,"n":2,"action":"directory.unlock_account"}`: true,
+		` {"a":[1,{"b":null}],"c":"x"} `:                    true,
+		`{"password":"sha256:00"}`:                          false,
+		`{"user_Token":"x"}`:                                false,
+		`{"note":"my secret"}`:                              false, // conservative: full check decides
+		`{"pass\u0077ord":"x"}`:                             false,
+		`{"a":"é"}`:                                         false,
+		`[1]`:                                               false,
+		`{"a":1} {}`:                                        false,
+		`{"a":1`:                                            false,
+		strings.Repeat("[", 65) + strings.Repeat("]", 65):                 false,
+		`{"a":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`: false,
+		`{"a":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}`: true,
+	} {
+		if got := plainPayload([]byte(p)); got != want {
+			t.Errorf("plainPayload(%q) = %v, want %v", p, got, want)
+		}
+		if want {
+			if err := checkPayloadFull([]byte(p)); err != nil {
+				t.Errorf("checkPayloadFull(%q) = %v, want nil", p, err)
+			}
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -142,13 +143,33 @@ func runRunner(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	st, err := openSite(ctx, cfg, creds.Identity, inbox, outbox, scope, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var current atomic.Pointer[rsync.Client]
+	st.worker.OnPublish(func() {
+		if c := current.Load(); c != nil {
+			c.Kick()
+		}
+	})
+	workerDone := make(chan struct{})
+	wctx, stopWorker := context.WithCancel(ctx)
+	go func() { defer close(workerDone); _ = st.worker.Run(wctx) }()
+	defer func() { stopWorker(); <-workerDone }()
 	address := creds.Address
 	if cfg.ControlPlane != "" {
 		address = cfg.ControlPlane
 	}
 	health := func() *pb.Health {
-		return &pb.Health{QueueDepths: map[string]uint64{"outbox": uint64(outbox.Len())},
-			Model: &pb.ModelStatus{State: "disabled"}}
+		h := &pb.Health{QueueDepths: map[string]uint64{"outbox": uint64(outbox.Len())},
+			Model: &pb.ModelStatus{State: "disabled"}, AuditTreeSize: st.log.Size(), ScopeVersion: scope.InUse(),
+			UptimeSeconds: uint64(time.Since(start).Seconds())}
+		if cfg.ModelName != "" {
+			h.Model = &pb.ModelStatus{Name: cfg.ModelName, State: "configured", Endpoint: cfg.ModelHost}
+		}
+		return h
 	}
 	log = log.With("client", creds.Identity.Client, "site", creds.Identity.Site)
 	log.Info("runner ready", "version", Version, "protocol", protocol.Version, "host", host, "enrolled", true,
@@ -158,10 +179,11 @@ func runRunner(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	for ctx.Err() == nil {
 		scfg := rsync.DefaultConfig()
 		scfg.Address, scfg.RunnerVersion, scfg.HeartbeatInterval = address, Version, cfg.HeartbeatInterval
-		client, err := rsync.New(scfg, creds.Cert, creds.CA, rsync.Deps{Outbox: outbox, Inbox: inbox, Scope: scope, Health: health, Log: log})
+		client, err := rsync.New(scfg, creds.Cert, creds.CA, rsync.Deps{Outbox: outbox, Inbox: inbox, Scope: scope, Witness: st.witness, Health: health, Log: log})
 		if err != nil {
 			return err
 		}
+		current.Store(client)
 		renewed, err := runUntilRenewed(ctx, cfg, client, log)
 		if err != nil {
 			return err

@@ -32,6 +32,17 @@ type Config struct {
 	OutboxLimit int `yaml:"outbox_limit"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// PluginDir holds the action plugin binaries (empty: the OS default of
+	// runner/pluginhost).
+	PluginDir string `yaml:"plugin_dir,omitempty"`
+	// CredentialsFile holds, per plugin, the credentials its actions get
+	// (YAML: plugin name -> key -> value). Readable by the service account
+	// only; never logged.
+	CredentialsFile string `yaml:"credentials_file"`
+	// ModelHost and ModelName name the local model server and model (empty
+	// ModelName: no model, playbooks only).
+	ModelHost string `yaml:"model_host,omitempty"`
+	ModelName string `yaml:"model_name,omitempty"`
 }
 
 // DefaultConfig returns the embedded defaults for this OS.
@@ -44,6 +55,8 @@ func DefaultConfig() Config {
 		RenewCheckInterval: 12 * time.Hour,
 		OutboxLimit:        1_000_000,
 		LogLevel:           "info",
+		CredentialsFile:    filepath.Join(DefaultConfigDir(), "credentials.yaml"),
+		ModelHost:          "http://127.0.0.1:11434",
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sitewarden/sitewarden/protocol"
 )
 
 // File names in the state directory.
@@ -151,9 +153,12 @@ func (e Enroller) now() time.Time {
 	return e.Now()
 }
 
-// Enroll enrolls the site with token and returns its identity.
+// Enroll enrolls the site with token and returns its identity. It sends
+// the public half of the site's audit key (LoadOrCreateAuditKey, created
+// in Dir when missing) so the control plane can verify the site's audit
+// checkpoints.
 func (e Enroller) Enroll(ctx context.Context, token string) (Identity, error) {
-	tok, err := DecodeToken(token)
+	tok, err := protocol.DecodeToken(token)
 	if err != nil {
 		return Identity{}, fmt.Errorf("enroll: %w", err)
 	}
@@ -168,8 +173,15 @@ func (e Enroller) Enroll(ctx context.Context, token string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("enroll: %w", err)
 	}
+	// The audit key outlives enrollments: a site enrolled again keeps
+	// signing its log with the same key, and the control plane learns it here.
+	auditKey, err := LoadOrCreateAuditKey(e.Dir)
+	if err != nil {
+		return Identity{}, fmt.Errorf("enroll: %w", err)
+	}
 	cfg := pinnedTLS(tok.Address, tok.Pin)
-	return e.exchange(ctx, tok.Address, tok.Pin, cfg, "/v1/enroll", map[string]any{"token_secret": tok.Secret, "csr": csr}, key)
+	return e.exchange(ctx, tok.Address, tok.Pin, cfg, "/v1/enroll",
+		map[string]any{"token_secret": tok.Secret, "csr": csr, "audit_key": auditKey.Public().(ed25519.PublicKey)}, key)
 }
 
 // RenewDue reports whether a certificate valid over [notBefore, notAfter]

@@ -1,7 +1,9 @@
 package enroll
 
 import (
+	"bytes"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -11,49 +13,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
-
-func TestDecodeTokenSeed(t *testing.T) {
-	b, err := os.ReadFile("testdata/tokens/valid.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := DecodeToken(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok.Address != "127.0.0.1:7443" || tok.Client != "acme" || tok.Site != "hq" || len(tok.Secret) != 32 || tok.Secret[31] != 31 ||
-		!tok.Expires.Equal(time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)) {
-		t.Errorf("DecodeToken = %+v", tok)
-	}
-	for _, s := range []string{"", "swt1_", "swt1_%%", "swt2_abc"} {
-		if _, err := DecodeToken(s); !errors.Is(err, ErrMalformedToken) {
-			t.Errorf("DecodeToken(%q) = %v, want ErrMalformedToken", s, err)
-		}
-	}
-}
-
-func FuzzDecodeToken(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/tokens/*.txt")
-	if len(seeds) == 0 {
-		f.Fatal("no seeds in testdata/tokens")
-	}
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		tok, err := DecodeToken(s)
-		if err == nil && (len(tok.Secret) != 32 || tok.Address == "") {
-			t.Fatalf("accepted a token without a 32-byte secret and an address: %+v", tok)
-		}
-	})
-}
 
 func TestRenewDue(t *testing.T) {
 	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -113,5 +78,102 @@ func TestVerifyPinned(t *testing.T) {
 func TestLoadNotEnrolled(t *testing.T) {
 	if _, err := Load(t.TempDir()); !errors.Is(err, ErrNotEnrolled) {
 		t.Errorf("Load(empty) = %v, want ErrNotEnrolled", err)
+	}
+}
+
+func TestLoadOrCreateAuditKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	a, err := LoadOrCreateAuditKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, AuditKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode = %04o, want 0600", AuditKeyFile, fi.Mode().Perm())
+	}
+	b, err := LoadOrCreateAuditKey(dir)
+	if err != nil || !a.Equal(b) {
+		t.Fatalf("second load returned another key (%v)", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, AuditKeyFile+".tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestAuditKeyFormat: the file is the raw 32-byte seed, the format the
+// runner has always kept in audit.key.
+func TestAuditKeyFormat(t *testing.T) {
+	dir := t.TempDir()
+	seed := bytes.Repeat([]byte{9}, ed25519.SeedSize)
+	if err := os.WriteFile(filepath.Join(dir, AuditKeyFile), seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := LoadOrCreateAuditKey(dir)
+	if err != nil || !k.Equal(ed25519.NewKeyFromSeed(seed)) {
+		t.Fatalf("existing seed file: %v, or another key", err)
+	}
+	dir = t.TempDir()
+	k, err = LoadOrCreateAuditKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(filepath.Join(dir, AuditKeyFile)); !bytes.Equal(raw, k.Seed()) {
+		t.Errorf("created file holds %d bytes, want the key's 32-byte seed", len(raw))
+	}
+}
+
+// TestLoadOrCreateAuditKeyRace: concurrent first starts agree on one key.
+func TestLoadOrCreateAuditKeyRace(t *testing.T) {
+	dir := t.TempDir()
+	keys := make([]ed25519.PrivateKey, 8)
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys[i], errs[i] = LoadOrCreateAuditKey(dir)
+		}()
+	}
+	wg.Wait()
+	for i := range keys {
+		if errs[i] != nil || !keys[i].Equal(keys[0]) {
+			t.Fatalf("caller %d: %v, or a different key", i, errs[i])
+		}
+	}
+}
+
+func TestLoadAuditKeyRefuses(t *testing.T) {
+	for name, content := range map[string][]byte{
+		"empty":      {},
+		"short":      make([]byte, ed25519.SeedSize-1),
+		"long":       make([]byte, ed25519.SeedSize+1),
+		"pem or hex": []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI...\n-----END PRIVATE KEY-----\n"),
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, AuditKeyFile), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadOrCreateAuditKey(dir); !errors.Is(err, ErrBadAuditKey) {
+			t.Errorf("%s: %v, want ErrBadAuditKey", name, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, AuditKeyFile)); string(got) != string(content) {
+			t.Errorf("%s: the bad key file was overwritten", name)
+		}
+	}
+	if runtime.GOOS != "windows" {
+		dir := t.TempDir()
+		if _, err := LoadOrCreateAuditKey(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, AuditKeyFile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadOrCreateAuditKey(dir); !errors.Is(err, ErrBadAuditKey) || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("world-readable key: %v, want ErrBadAuditKey saying chmod 600", err)
+		}
 	}
 }

@@ -1,11 +1,16 @@
 package enroll
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/sitewarden/sitewarden/protocol"
+)
 
 // Sentinel errors. Callers match them with errors.Is.
 var (
-	// ErrMalformedToken means the string is not an enrollment token.
-	ErrMalformedToken = errors.New("malformed enrollment token")
+	// ErrMalformedToken means the string is not an enrollment token (the
+	// protocol package's sentinel: errors.Is matches either name).
+	ErrMalformedToken = protocol.ErrMalformedToken
 	// ErrTokenExpired means the token's expiry has passed.
 	ErrTokenExpired = errors.New("enrollment token expired")
 	// ErrTokenRejected means the control plane refused the token (unknown,
@@ -16,6 +21,9 @@ var (
 	ErrWrongCA = errors.New("control plane CA does not match the token's pin")
 	// ErrNotEnrolled means the state directory holds no site certificate.
 	ErrNotEnrolled = errors.New("runner is not enrolled")
+	// ErrBadAuditKey means the state directory's audit key file is
+	// unreadable, malformed, not ed25519, or readable by others.
+	ErrBadAuditKey = errors.New("bad audit key file")
 	// ErrAlreadyEnrolled means the state directory already holds a site
 	// certificate.
 	ErrAlreadyEnrolled = errors.New("runner is already enrolled")

@@ -4,6 +4,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,29 @@ func testSites(t *testing.T, s store.Store) {
 	if got.CertSerial != "02" || !got.CertNotAfter.Equal(t0.Add(2*time.Hour)) || got.RunnerVersion != "1.2.3" ||
 		!got.LastSeen.Equal(t0.Add(time.Minute)) || string(got.Health) != "\x01\x02" || got.Tenant != "msp" {
 		t.Errorf("Site = %+v; renewal must keep last-seen and health", got)
+	}
+	if len(got.AuditKey) != 0 {
+		t.Errorf("AuditKey = %x, want none (none was given)", got.AuditKey)
+	}
+	key := bytes.Repeat([]byte{7}, 32)
+	if err := s.UpsertSite(c, store.Site{Identity: siteA1, CertSerial: "03", CertNotAfter: t0.Add(3 * time.Hour), EnrolledAt: t0, AuditKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpsertSite(c, store.Site{Identity: siteA1, CertSerial: "04", CertNotAfter: t0.Add(4 * time.Hour), EnrolledAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Site(c, "acme", "hq"); err != nil || !bytes.Equal(got.AuditKey, key) || got.CertSerial != "04" {
+		t.Errorf("after a renewal without a key: serial %s, AuditKey %x, %v; want 04 and the enrolled key kept", got.CertSerial, got.AuditKey, err)
+	}
+	key2 := bytes.Repeat([]byte{8}, 32)
+	if err := s.UpsertSite(c, store.Site{Identity: siteA1, CertSerial: "05", CertNotAfter: t0.Add(5 * time.Hour), EnrolledAt: t0, AuditKey: key2}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Site(c, "acme", "hq"); err != nil || !bytes.Equal(got.AuditKey, key2) {
+		t.Errorf("after re-enrollment with a new key: AuditKey %x, %v; want the new key", got.AuditKey, err)
+	}
+	if got, err := s.Site(c, "acme", "branch"); err != nil || len(got.AuditKey) != 0 {
+		t.Errorf("another site's AuditKey = %x, %v; want none", got.AuditKey, err)
 	}
 	list, err := s.Sites(c, "acme")
 	if err != nil {

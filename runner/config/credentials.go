@@ -1,0 +1,77 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/sitewarden/sitewarden/plugins/sdk"
+)
+
+// maxCredentialsFile bounds the credentials file.
+const maxCredentialsFile = 1 << 20
+
+// Credentials are the site's per-plugin credentials, handed to each action
+// of that plugin for one call. They are never logged: String shows only
+// plugin and key names.
+type Credentials struct {
+	path     string
+	byPlugin map[string]map[string]string
+}
+
+// LoadCredentials reads path (YAML: plugin name -> key -> value). A missing
+// file gives empty credentials: actions then fail with a message naming
+// the file. On Unix a file readable by group or others is refused.
+func LoadCredentials(path string) (*Credentials, error) {
+	c := &Credentials{path: path, byPlugin: map[string]map[string]string{}}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	if err := checkPrivate(fi); err != nil {
+		return nil, fmt.Errorf("credentials %s: %w", path, err)
+	}
+	if fi.Size() > maxCredentialsFile {
+		return nil, fmt.Errorf("credentials %s: %d bytes, limit %d", path, fi.Size(), maxCredentialsFile)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict())
+	if err := dec.Decode(&c.byPlugin); err != nil {
+		// The decoder's message can quote the offending value: say where,
+		// never what.
+		return nil, fmt.Errorf("credentials %s: not a map of plugin name to key/value strings; fix its YAML", path)
+	}
+	return c, nil
+}
+
+// For returns the credentials of the plugin that owns action
+// ("directory.unlock_account" → "directory").
+func (c *Credentials) For(_ context.Context, action string) (sdk.Credentials, error) {
+	plugin, _, _ := strings.Cut(action, ".")
+	m, ok := c.byPlugin[plugin]
+	if !ok {
+		return nil, fmt.Errorf("no credentials for plugin %s: add a %q section to %s", plugin, plugin, c.path)
+	}
+	return sdk.Credentials(maps.Clone(m)), nil
+}
+
+// String names the plugins and keys, never the values.
+func (c *Credentials) String() string {
+	var b strings.Builder
+	for p, m := range c.byPlugin {
+		fmt.Fprintf(&b, "%s:%d keys ", p, len(m))
+	}
+	return strings.TrimSpace(b.String())
+}
