@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -34,39 +35,115 @@ type indexJob struct {
 // commitLoop is the committer goroutine.
 func (l *Log) commitLoop() {
 	defer close(l.jobs)
-	batch := make([]*appendReq, 0, l.cfg.MaxBatch)
+	c := &committer{batch: make([]*appendReq, 0, l.cfg.MaxBatch), linger: time.NewTimer(time.Hour)}
+	c.linger.Stop()
+	defer c.linger.Stop()
 	for {
+		if c.pending != nil {
+			// Work is queued: take it (the pending index job goes to the
+			// indexer during the next sync). Otherwise index it now.
+			select {
+			case r := <-l.reqs:
+				l.commitFrom(c, r)
+				continue
+			case ch := <-l.cpReqs:
+				l.handOff(c)
+				l.jobs <- indexJob{cp: ch}
+				continue
+			default:
+			}
+			l.handOff(c)
+		}
 		select {
 		case r := <-l.reqs:
-			batch = l.gather(append(batch[:0], r))
-			l.commit(batch)
+			l.commitFrom(c, r)
 		case ch := <-l.cpReqs:
 			l.jobs <- indexJob{cp: ch}
 		case <-l.closing:
 			for {
 				select {
 				case r := <-l.reqs:
-					batch = l.gather(append(batch[:0], r))
-					l.commit(batch)
+					c.expect = 0
+					l.commitFrom(c, r)
 					continue
 				default:
 				}
+				l.handOff(c)
 				return
 			}
 		}
 	}
 }
 
-// gather adds queued requests to batch without waiting, up to MaxBatch
-// records and about 1 MiB.
-func (l *Log) gather(batch []*appendReq) []*appendReq {
+// committer is the committer goroutine's state between group commits.
+type committer struct {
+	batch  []*appendReq
+	expect int         // callers answered by the last commit: they may append again
+	linger *time.Timer // bounds gather's wait
+	// pending is the last commit's index job. It is handed to the indexer
+	// just before the next commit's write and sync, so Badger's work runs
+	// while the committer waits for the disk instead of taking a CPU from
+	// the callers just answered, or as soon as no append is queued.
+	pending *indexJob
+}
+
+// commitFrom makes the batch starting with r durable and answers it.
+func (l *Log) commitFrom(c *committer, r *appendReq) {
+	c.batch = l.gather(append(c.batch[:0], r), c.expect, c.linger)
+	l.commit(c)
+	c.expect = len(c.batch)
+	clear(c.batch) // let the answered requests be collected
+	// Let the callers just answered run (and append again) before the next
+	// batch is gathered.
+	runtime.Gosched()
+}
+
+// handOff sends the pending index job, if any, to the indexer.
+func (l *Log) handOff(c *committer) {
+	if c.pending != nil {
+		l.jobs <- *c.pending
+		c.pending = nil
+	}
+}
+
+// maxLinger bounds how long one group commit waits for appends that have
+// started (they are encoding their record) but not yet been queued. It is
+// short next to a data sync, which the waiting appends would otherwise
+// have to wait for in full.
+const maxLinger = 100 * time.Microsecond
+
+// gather adds queued requests to batch, up to MaxBatch records and about
+// 1 MiB. While appends are on their way (l.coming > 0), or fewer requests
+// came than callers were answered by the last commit (expect), it waits
+// for them,
+// at most maxLinger in all.
+func (l *Log) gather(batch []*appendReq, expect int, linger *time.Timer) []*appendReq {
 	bytes := len(batch[0].enc)
+	lingering := false
+	defer func() {
+		if lingering {
+			linger.Stop()
+		}
+	}()
 	for len(batch) < l.cfg.MaxBatch && bytes < 1<<20 {
 		select {
 		case r := <-l.reqs:
 			batch = append(batch, r)
 			bytes += entryHeader + len(r.enc)
+			continue
 		default:
+		}
+		if l.coming.Load() <= 0 && len(batch) >= expect {
+			return batch
+		}
+		if !lingering {
+			lingering = true
+			linger.Reset(maxLinger)
+		}
+		select {
+		case <-l.arrived:
+		case <-linger.C:
+			lingering = false
 			return batch
 		}
 	}
@@ -78,9 +155,10 @@ func (l *Log) fail(err error) {
 	l.log.Error("audit log write failed; refusing further appends until reopened", "err", err.Error(), "size", l.Size())
 }
 
-// commit makes one batch durable, answers its callers and queues it for
-// indexing. A failure fails the batch and the log (fail closed).
-func (l *Log) commit(batch []*appendReq) {
+// commit makes c.batch durable, answers its callers and keeps it as the
+// pending index job. A failure fails the batch and the log (fail closed).
+func (l *Log) commit(c *committer) {
+	batch := c.batch
 	if p := l.failed.Load(); p != nil {
 		for _, r := range batch {
 			r.done <- appendResult{err: fmt.Errorf("%w: %v", ErrFailed, *p)}
@@ -92,13 +170,21 @@ func (l *Log) commit(batch []*appendReq) {
 	for _, r := range batch {
 		n += entryHeader + len(r.enc)
 	}
-	buf := make([]byte, 0, n)
+	buf := l.wbuf[:0]
+	if cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
 	recs := make([][]byte, len(batch))
 	for i, r := range batch {
 		buf = appendEntry(buf, start+uint64(i), r.enc)
 		recs[i] = r.enc
 	}
-	if err := l.writeDurable(buf); err != nil {
+	l.handOff(c)
+	t := time.Now()
+	err := l.writeDurable(buf)
+	l.syncTime.Add(int64(time.Since(t)))
+	l.wbuf = buf // reused: a batch is at most about 1 MiB
+	if err != nil {
 		l.fail(err)
 		for _, r := range batch {
 			r.done <- appendResult{err: fmt.Errorf("append audit record: %w", err)}
@@ -106,10 +192,11 @@ func (l *Log) commit(batch []*appendReq) {
 		return
 	}
 	l.size.Store(start + uint64(len(batch)))
+	l.commits.Add(1)
 	for i, r := range batch {
 		r.done <- appendResult{index: start + uint64(i)}
 	}
-	l.jobs <- indexJob{start: start, recs: recs}
+	c.pending = &indexJob{start: start, recs: recs}
 }
 
 // writeDurable writes buf to the current segment (rotating first when it
@@ -160,34 +247,74 @@ func (l *Log) indexLoop() {
 	defer close(l.done)
 	tick := time.NewTicker(l.cfg.CheckpointInterval)
 	defer tick.Stop()
+	var held *indexJob // taken from jobs while merging, not yet handled
 	for {
-		select {
-		case job, ok := <-l.jobs:
-			if !ok {
+		var job indexJob
+		ok := true
+		if held != nil {
+			job, held = *held, nil
+		} else {
+			select {
+			case job, ok = <-l.jobs:
+			case <-tick.C:
 				if l.failed.Load() == nil && l.indexed.Load() > l.lastCPSize {
 					l.checkpointLogged()
 				}
-				return
-			}
-			if job.cp != nil {
-				var err error
-				if p := l.failed.Load(); p != nil {
-					err = fmt.Errorf("%w: %v", ErrFailed, *p)
-				} else if l.indexed.Load() > l.lastCPSize || l.lastCP == nil {
-					err = l.checkpoint()
-				}
-				l.cpMu.Lock()
-				job.cp <- cpResult{note: l.lastCP, err: err}
-				l.cpMu.Unlock()
 				continue
 			}
+		}
+		if ok && job.cp != nil {
+			var err error
+			if p := l.failed.Load(); p != nil {
+				err = fmt.Errorf("%w: %v", ErrFailed, *p)
+			} else if l.indexed.Load() > l.lastCPSize || l.lastCP == nil {
+				err = l.checkpoint()
+			}
+			l.cpMu.Lock()
+			job.cp <- cpResult{note: l.lastCP, err: err}
+			l.cpMu.Unlock()
+			continue
+		}
+		if ok {
+			job, held, ok = l.merge(job)
 			l.index(job)
-		case <-tick.C:
+		}
+		if !ok {
 			if l.failed.Load() == nil && l.indexed.Load() > l.lastCPSize {
 				l.checkpointLogged()
 			}
+			return
 		}
 	}
+}
+
+// maxIndexBatch bounds the records merged into one Badger write.
+const maxIndexBatch = 1024
+
+// merge appends the group commits already queued behind job to it, so an
+// index that fell behind catches up in one Badger write instead of one
+// per commit. It does not wait for more: on two cores a large Badger write
+// holds a CPU the appenders need and shows up in their tail latency. It
+// stops at a checkpoint request (returned as held, to handle next) and
+// reports false when jobs is closed.
+func (l *Log) merge(job indexJob) (merged indexJob, held *indexJob, ok bool) {
+	// Stop at a checkpoint boundary too: a checkpoint every CheckpointEvery
+	// records must not turn into one per merged write.
+	for len(job.recs) < maxIndexBatch && job.start+uint64(len(job.recs))-l.lastCPSize < l.cfg.CheckpointEvery {
+		select {
+		case next, ok := <-l.jobs:
+			if !ok {
+				return job, nil, false
+			}
+			if next.cp != nil || next.start != job.start+uint64(len(job.recs)) {
+				return job, &next, true
+			}
+			job.recs = append(job.recs, next.recs...)
+		default:
+			return job, nil, true
+		}
+	}
+	return job, nil, true
 }
 
 // index applies one group commit to Badger and signs a checkpoint every

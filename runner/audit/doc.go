@@ -6,8 +6,9 @@
 //
 // Durability does not rely on Badger's SyncWrites, which does not reach the
 // disk on Windows: each group commit is written to a preallocated,
-// zero-filled segment file and flushed with fdatasync (Linux) or
-// FlushFileBuffers (File.Sync, Windows) before any caller is answered.
+// zero-filled segment file with pwritev2(RWF_DSYNC) (Linux: write and data
+// sync in one call) or WriteAt and FlushFileBuffers (File.Sync, Windows)
+// before any caller is answered.
 // Badger is written without sync and is rebuilt from the segments on open;
 // a torn tail left by a crash is cut off there. docs/audit.md describes the
 // design and every format.

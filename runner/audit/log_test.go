@@ -169,6 +169,13 @@ func TestAppendReopen(t *testing.T) {
 	if l.Size() != 3000 || len(got) != 3000 {
 		t.Fatalf("size %d, %d distinct acks", l.Size(), len(got))
 	}
+	// Group commit: 8 writers that each wait for their record share syncs.
+	// (How many share one depends on scheduling; that some do does not.)
+	if c := l.commits.Load(); c >= 3000 {
+		t.Fatalf("3000 appends from 8 writers took %d group commits: appends are not grouped", c)
+	} else {
+		t.Logf("3000 appends from 8 writers: %d group commits, %.2f records each", c, 3000/float64(c))
+	}
 	seen := map[uint64]bool{}
 	for _, idx := range got {
 		if seen[idx] || idx >= 3000 {
@@ -254,6 +261,11 @@ func TestCheckpointCadence(t *testing.T) {
 	l := openLog(t, cfg, testKey(1))
 	defer closeLog(t, l)
 	appendConcurrently(t, l, 4, 1000)
+	// Appends return once durable; the index (and the checkpoints it
+	// signs) may still be catching up, as a reader's would.
+	if err := l.waitIndexed(context.Background(), 1000); err != nil {
+		t.Fatal(err)
+	}
 	within, _, err := l.storedCheckpoints(0, 1000)
 	if err != nil {
 		t.Fatal(err)

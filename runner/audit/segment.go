@@ -221,13 +221,11 @@ func (s *segment) zeroTail() error {
 	return nil
 }
 
-// write appends buf (whole entries) at the end of data and syncs it.
+// write appends buf (whole entries) at the end of data, durably
+// (writeSynced).
 func (s *segment) write(buf []byte) error {
-	if _, err := s.f.WriteAt(buf, s.off); err != nil {
+	if err := writeSynced(s.f, buf, s.off); err != nil {
 		return fmt.Errorf("write audit segment %s: %w", s.path, err)
-	}
-	if err := syncData(s.f); err != nil {
-		return fmt.Errorf("sync audit segment %s: %w", s.path, err)
 	}
 	s.off += int64(len(buf))
 	return nil
