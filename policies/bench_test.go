@@ -73,7 +73,7 @@ func BenchmarkDecidePacks(b *testing.B) {
 func BenchmarkDecideUnlock(b *testing.B) {
 	s := mustCompile(b, "packs")
 	req := Request{Agent: "account-helper", Workflow: "account_unlock", Action: "directory.unlock_account",
-		Target: map[string]any{"login": "dana", "dn": "CN=Dana,OU=Staff,DC=example,DC=com", "groups": []any{"Staff"}},
+		Target: map[string]any{"login": "dana", "dn": "CN=Dana,OU=Staff,DC=example,DC=com", "groups": []any{map[string]any{"name": "Staff"}}},
 		Goal:   map[string]any{"user": "Dana"}, Now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
 	b.ReportAllocs()
 	for b.Loop() {
