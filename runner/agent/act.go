@@ -154,10 +154,7 @@ func (r *run) call(ctx context.Context, op sdk.Operation, params json.RawMessage
 	}); err != nil {
 		return sdk.Result{}, nil, err
 	}
-	timeout := min(r.a.cfg.CallTimeout, time.Until(r.deadline))
-	if d := r.deadline.Sub(r.a.d.Now()); d < timeout {
-		timeout = d
-	}
+	timeout := min(r.a.cfg.CallTimeout, r.deadline.Sub(r.a.d.Now()))
 	if timeout <= 0 {
 		timeout = time.Millisecond
 	}

@@ -25,6 +25,14 @@ func TestUnlockResolvedOnlyByValidation(t *testing.T) {
 	if f.dir.user("dana").locked {
 		t.Error("dana is still locked")
 	}
+	if len(f.dir.budgets) != len(f.dir.calls) {
+		t.Errorf("%d of %d calls had a deadline", len(f.dir.budgets), len(f.dir.calls))
+	}
+	for _, b := range f.dir.budgets {
+		if b < 50*time.Second || b > 61*time.Second {
+			t.Errorf("a call got %s; want the 60 s call timeout (the 5 m budget is not the bound)", b)
+		}
+	}
 	kinds := f.audit.kinds()
 	for _, k := range []audit.Kind{audit.KindGoalReceived, audit.KindPlanStep, audit.KindPolicyDecision, audit.KindActionStart, audit.KindActionResult, audit.KindValidation, audit.KindGoalOutcome} {
 		if !hasKind(kinds, k) {

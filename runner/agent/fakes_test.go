@@ -26,6 +26,7 @@ type fakeDirectory struct {
 	unlockFails int // the next N unlocks fail
 	calls       []string
 	creds       []sdk.Credentials
+	budgets     []time.Duration // time left on each call's context
 }
 
 type fakeUser struct {
@@ -73,6 +74,9 @@ func (f *fakeDirectory) Execute(ctx context.Context, req sdk.Request) (sdk.Resul
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, req.Operation)
 	f.creds = append(f.creds, req.Credentials)
+	if d, ok := ctx.Deadline(); ok {
+		f.budgets = append(f.budgets, time.Until(d))
+	}
 	if req.Credentials["bind_password"] != "svc-secret" {
 		return sdk.Result{}, errors.New("no service credentials")
 	}
