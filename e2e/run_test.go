@@ -16,7 +16,7 @@ func TestBinariesStartAndStop(t *testing.T) {
 		bin, want string
 		args      []string
 	}{
-		{"sitewarden", `"msg":"control plane ready"`, []string{"server", "--for", "500ms", "--listen", "127.0.0.1:0"}},
+		{"sitewarden", `"msg":"control plane ready"`, []string{"server", "--for", "500ms", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}},
 		{"sitewarden-runner", `"msg":"runner ready"`, []string{"run", "--for", "500ms"}},
 	}
 	for _, tt := range tests {

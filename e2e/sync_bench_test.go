@@ -424,7 +424,7 @@ func BenchmarkControlPlaneIdleMemory(b *testing.B) {
 		state := b.TempDir()
 		ln, addr := listenPair(b, "")
 		ln.Close()
-		cmd := exec.Command(bin(b, "sitewarden"), "server", "--state", state, "--listen", addr, "--heartbeat", "30s", "--for", "10m")
+		cmd := exec.Command(bin(b, "sitewarden"), "server", "--state", state, "--listen", addr, "--http-listen", "127.0.0.1:0", "--heartbeat", "30s", "--for", "10m")
 		stderr, _ := cmd.StderrPipe()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -56,7 +56,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newServerCmd(stderr), newScopeCmd(), newTokenCmd(), newAuditCmd())
+	root.AddCommand(newVersionCmd(), newServerCmd(stderr), newScopeCmd(), newTokenCmd(), newAuditCmd(),
+		newEscalationsCmd(), newApprovalsCmd(), newSitesCmd(), newGoalsCmd(), newSetupCmd(), newLoginCmd())
 	return root
 }
 

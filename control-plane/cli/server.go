@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,16 +34,57 @@ const (
 )
 
 type serverOpts struct {
+	// httpListen is the supervisors' HTTPS API address; out receives the
+	// first start's one-time setup link.
+	httpListen string
+	out        io.Writer
+
 	runFor    time.Duration
 	listen    string
 	state     string
 	tenant    string
 	heartbeat time.Duration
 	logLevel  string
+	// gcPercent and memLimitMiB tune the Go garbage collector of the
+	// server process (docs/sync.md, "Memory per idle site").
+	gcPercent   int
+	memLimitMiB int64
+}
+
+// defaultGCPercent trades a little GC CPU for less heap headroom: each idle
+// site's connection state is small and long-lived, so with Go's default
+// (100) the heap's headroom alone is a sizeable share of each site's RSS.
+const defaultGCPercent = 35
+
+// setGC applies --gc-percent (unless left at its default while GOGC is set
+// in the environment, which then wins) and --memory-limit-mib, and returns
+// a function restoring the previous settings.
+func setGC(o serverOpts, gcFlagSet bool) (restore func(), err error) {
+	if o.gcPercent != -1 && o.gcPercent < 10 {
+		return nil, usageError{fmt.Errorf("--gc-percent %d: use 10 or more, or -1 (off) with --memory-limit-mib", o.gcPercent)}
+	}
+	if o.memLimitMiB < 0 || (o.gcPercent == -1 && o.memLimitMiB == 0) {
+		return nil, usageError{fmt.Errorf("--memory-limit-mib %d: use a positive size in MiB (0: no limit; required with --gc-percent -1)", o.memLimitMiB)}
+	}
+	oldPercent, oldLimit := -2, int64(-1)
+	if gcFlagSet || os.Getenv("GOGC") == "" {
+		oldPercent = debug.SetGCPercent(o.gcPercent)
+	}
+	if o.memLimitMiB > 0 {
+		oldLimit = debug.SetMemoryLimit(o.memLimitMiB << 20)
+	}
+	return func() {
+		if oldPercent != -2 {
+			debug.SetGCPercent(oldPercent)
+		}
+		if oldLimit >= 0 {
+			debug.SetMemoryLimit(oldLimit)
+		}
+	}, nil
 }
 
 func newServerCmd(stderr io.Writer) *cobra.Command {
-	o := serverOpts{}
+	o := serverOpts{out: stderr}
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane server in the foreground until interrupted",
@@ -54,6 +96,11 @@ on the same address, with its state (SQLite store, CA, signing keys) in --state.
 			if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)}
 			}
+			restore, err := setGC(o, cmd.Flags().Changed("gc-percent"))
+			if err != nil {
+				return err
+			}
+			defer restore()
 			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 			ctx := cmd.Context()
 			if o.runFor > 0 {
@@ -66,10 +113,13 @@ on the same address, with its state (SQLite store, CA, signing keys) in --state.
 	}
 	cmd.Flags().DurationVar(&o.runFor, "for", 0, "stop after this long (0: until interrupted)")
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7443", "address for enrollment (TCP) and sync (QUIC, UDP)")
+	cmd.Flags().StringVar(&o.httpListen, "http-listen", defaultHTTPListen, "address of the supervisors' HTTPS API (loopback by default)")
 	cmd.Flags().StringVar(&o.state, "state", defaultStateDir(), "state directory: store, CA, signing keys")
 	cmd.Flags().StringVar(&o.tenant, "tenant", "default", "tenant (MSP) name written into site certificates")
 	cmd.Flags().DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "heartbeat interval asked of runners")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "Go GC target percentage (lower: less memory per site, more GC CPU; -1: off, needs --memory-limit-mib); GOGC in the environment wins over the default")
+	cmd.Flags().Int64Var(&o.memLimitMiB, "memory-limit-mib", 0, "soft memory limit of the process in MiB, the GC works harder near it (0: none)")
 	return cmd
 }
 
@@ -161,6 +211,10 @@ func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
 	if err := ssrv.Listen(); err != nil {
 		return err
 	}
+	apiSrv, err := startAPI(ctx, p, o.httpListen, o.tenant, o.listen, ssrv, o.out, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("enrollment listen on %s: %w; is another control plane running there?", o.listen, err)
@@ -182,6 +236,7 @@ func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
+	apiSrv.stop(sctx)
 	if serveErr == nil {
 		serveErr = <-syncDone
 	}

@@ -176,6 +176,8 @@ type Store interface {
 	// AuditSize returns how many records are mirrored for a site.
 	AuditSize(ctx context.Context, client, site string) (uint64, error)
 
+	People
+
 	// Close releases the store.
 	Close() error
 }

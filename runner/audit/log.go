@@ -30,6 +30,7 @@ type Log struct {
 	cfg    Config
 	log    *slog.Logger
 	db     *badger.DB
+	comp   *compactor  // compacts db on demand; stopped before db closes
 	signer note.Signer // nil: read-only
 	vkey   string
 	origin string
@@ -136,7 +137,9 @@ func Open(ctx context.Context, cfg Config, key ed25519.PrivateKey, log *slog.Log
 		return nil, err
 	}
 	l.db = db
-	l.hashes = &hashStore{db: db}
+	// Before recover: rebuilding the index writes many memtables.
+	l.comp = startCompactor(db, log, compactCheckEvery)
+	l.hashes = &hashStore{db: db, compact: l.comp}
 	if err := l.recover(ctx, segDir); err != nil {
 		l.closeFiles()
 		return nil, err
@@ -492,6 +495,10 @@ func (l *Log) closeFiles() error {
 			errs = append(errs, r.seg.f.Close())
 		}
 		l.next = nil
+	}
+	if l.comp != nil {
+		l.comp.close()
+		l.comp = nil
 	}
 	if l.db != nil {
 		errs = append(errs, l.db.Close())

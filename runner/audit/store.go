@@ -62,9 +62,16 @@ func openBadger(dir string, cfg Config, log *slog.Logger) (*badger.DB, error) {
 		WithValueLogFileSize(64 << 20).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(8 << 20).
-		WithNumCompactors(2).
+		WithNumCompactors(0). // compacted on demand: see compactor
+		WithNumLevelZeroTables(l0Tables).
+		WithNumLevelZeroTablesStall(l0Stall).
 		WithDetectConflicts(false).
 		WithMetricsEnabled(false)
+	// Badger refuses a value threshold above its batch limit (15% of the
+	// memtable), which small memtables (down to Validate's 1 MiB) go below.
+	if maxBatch := 15 * cfg.BadgerMemTableSize / 100; opts.ValueThreshold > maxBatch {
+		opts = opts.WithValueThreshold(maxBatch)
+	}
 	db, err := badger.Open(opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "Another process is using this Badger database") {
@@ -106,6 +113,7 @@ func getBytes(txn *badger.Txn, key []byte) ([]byte, bool, error) {
 // goroutine that owns the Log's write side uses it.
 type hashStore struct {
 	db      *badger.DB
+	compact *compactor // poked after each write; nil: none
 	pending map[int64]tlog.Hash
 	peaks   map[int64]tlog.Hash
 }
@@ -240,6 +248,7 @@ func (h *hashStore) apply(start uint64, recs [][]byte) error {
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("index audit records: %w", err)
 	}
+	h.compact.poke()
 	return h.loadPeaks(end)
 }
 

@@ -34,6 +34,11 @@ func Run(t *testing.T, open Open) {
 		{"Checkpoints", testCheckpoints},
 		{"AuditMirror", testAudit},
 		{"EmptyKeysRefused", testInvalid},
+		{"Users", testUsers},
+		{"SessionsExpire", testSessions},
+		{"APITokens", testAPITokens},
+		{"EscalationClaimResolve", testEscalationStates},
+		{"ItemGoalDecisionLookups", testLookups},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

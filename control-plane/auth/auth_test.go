@@ -1,0 +1,189 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitewarden/sitewarden/control-plane/store"
+)
+
+// testConfig uses cheap argon2 parameters so the tests stay fast.
+func testConfig() Config {
+	c := DefaultConfig()
+	c.Argon2 = Argon2{Memory: 64, Time: 1, Threads: 1}
+	c.MaxFailures = 3
+	return c
+}
+
+func newService(t *testing.T, now func() time.Time) (*Service, *store.SQLite, *bytes.Buffer) {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "cp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var logs bytes.Buffer
+	s, err := New(testConfig(), st, slog.New(slog.NewJSONHandler(&logs, nil)), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st, &logs
+}
+
+func TestPasswordRoundTrip(t *testing.T) {
+	h, err := HashPassword(DefaultArgon2(), "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("hash %q is not argon2id PHC with the default parameters", h)
+	}
+	for pw, want := range map[string]bool{"correct horse battery": true, "correct horse batterY": false, "": false} {
+		if ok, err := VerifyPassword(h, pw); err != nil || ok != want {
+			t.Errorf("VerifyPassword(%q) = %v, %v; want %v", pw, ok, err, want)
+		}
+	}
+	for _, bad := range []string{"", "$argon2i$v=19$m=1,t=1,p=1$AA$AA", "$argon2id$v=19$m=0,t=1,p=1$AA$AA", "$argon2id$v=19$m=64,t=1,p=1$!!$AA"} {
+		if _, err := VerifyPassword(bad, "x"); err == nil {
+			t.Errorf("VerifyPassword(%q) accepted a malformed hash", bad)
+		}
+	}
+}
+
+func TestLimiterBoundedMemory(t *testing.T) {
+	l := newLimiter(2, time.Minute, 3)
+	t0 := time.Unix(0, 0)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		l.fail(k, t0)
+	}
+	if n := l.size(); n != 3 {
+		t.Fatalf("limiter holds %d keys, want at most 3", n)
+	}
+	if l.allow("e", t0) {
+		t.Error("a new key was allowed while the table is full of live windows (must fail closed)")
+	}
+	l.fail("a", t0)
+	if l.allow("a", t0) {
+		t.Error("key with 2 failures allowed; limit is 2")
+	}
+	if !l.allow("e", t0.Add(time.Minute)) || !l.allow("a", t0.Add(time.Minute)) {
+		t.Error("keys not allowed after the window ended")
+	}
+}
+
+func TestSetupLoginSessionCSRFAndTokens(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	s, _, logs := newService(t, func() time.Time { return now })
+	ctx := context.Background()
+	setup, err := s.Bootstrap(ctx)
+	if err != nil || !strings.HasPrefix(setup, "admin.sws_") {
+		t.Fatalf("Bootstrap = %q, %v", setup, err)
+	}
+	// A restart before setup issues a fresh link and voids the old one.
+	old := setup
+	if setup, err = s.Bootstrap(ctx); err != nil || setup == "" || setup == old {
+		t.Fatalf("second Bootstrap before setup = %q, %v; want a new link", setup, err)
+	}
+	if _, err := s.CompleteSetup(ctx, old, "a long enough passphrase"); !errors.Is(err, ErrSetup) {
+		t.Fatalf("replaced link: %v, want ErrSetup", err)
+	}
+	if _, _, _, err := s.Login(ctx, "admin", "", "10.0.0.1"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("login before setup: %v, want ErrBadCredentials", err)
+	}
+	if _, err := s.CompleteSetup(ctx, setup, "short"); !errors.Is(err, ErrWeakPassword) {
+		t.Errorf("short password: %v", err)
+	}
+	const pw = "a long enough passphrase"
+	if _, err := s.CompleteSetup(ctx, setup, pw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompleteSetup(ctx, setup, pw); !errors.Is(err, ErrSetup) {
+		t.Errorf("reused setup link: %v, want ErrSetup", err)
+	}
+	if again, err := s.Bootstrap(ctx); err != nil || again != "" {
+		t.Errorf("Bootstrap after setup = %q, %v; want nothing", again, err)
+	}
+	cookie, csrf, p, err := s.Login(ctx, "admin", pw, "10.0.0.1")
+	if err != nil || p.Role != RoleAdmin {
+		t.Fatalf("Login = %+v, %v", p, err)
+	}
+	req := func(method string, mod func(*http.Request)) (Principal, error) {
+		r := httptest.NewRequest(method, "/api/v1/x", nil)
+		mod(r)
+		return s.Authenticate(r)
+	}
+	withCookie := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie}) }
+	if p, err := req("GET", withCookie); err != nil || p.User != "admin" {
+		t.Errorf("GET with session = %+v, %v", p, err)
+	}
+	if _, err := req("POST", withCookie); !errors.Is(err, ErrCSRF) {
+		t.Errorf("POST with session, no CSRF: %v, want ErrCSRF", err)
+	}
+	if _, err := req("POST", func(r *http.Request) { withCookie(r); r.Header.Set(CSRFHeader, csrf) }); err != nil {
+		t.Errorf("POST with session and CSRF: %v", err)
+	}
+	c := s.SessionCookie(cookie)
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("session cookie %+v lacks HttpOnly, Secure or SameSite=Strict", c)
+	}
+	tok, _, err := s.CreateAPIToken(ctx, "admin", "cli", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(v string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+v) }
+	}
+	if p, err := req("POST", bearer(tok)); err != nil || p.User != "admin" || p.Cookie {
+		t.Errorf("POST with token = %+v, %v", p, err)
+	}
+	if _, err := req("GET", bearer(tok+"x")); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("wrong token: %v", err)
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := req("GET", bearer(tok)); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("expired token: %v", err)
+	}
+	now = now.Add(12 * time.Hour)
+	if _, err := req("GET", withCookie); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("expired session: %v", err)
+	}
+	for _, sec := range []string{pw, cookie, csrf, tok, strings.SplitN(setup, ".", 2)[1]} {
+		if strings.Contains(logs.String(), sec) {
+			t.Fatalf("a secret appears in the logs:\n%s", logs.String())
+		}
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	s, _, _ := newService(t, nil)
+	ctx := context.Background()
+	setup, _ := s.Bootstrap(ctx)
+	const pw = "a long enough passphrase"
+	if _, err := s.CompleteSetup(ctx, setup, pw); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, _, _, err := s.Login(ctx, "admin", "wrong password!", "10.0.0.1"); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	// Per account: even the right password from another address is refused.
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.2"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("after 3 failures: %v, want ErrRateLimited", err)
+	}
+	// Per IP: 12 failures over many accounts block the address.
+	for i := range 12 {
+		_, _, _, _ = s.Login(ctx, "nobody"+string(rune('a'+i)), "x", "10.0.0.9")
+	}
+	if _, _, _, err := s.Login(ctx, "someone-else", "x", "10.0.0.9"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("address after 12 failures: %v, want ErrRateLimited", err)
+	}
+}

@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sitewarden/sitewarden/control-plane/api"
+	"github.com/sitewarden/sitewarden/control-plane/auth"
+	"github.com/sitewarden/sitewarden/control-plane/enroll"
+	"github.com/sitewarden/sitewarden/control-plane/store"
+)
+
+// defaultHTTPListen is where the supervisors' API listens by default.
+const defaultHTTPListen = "127.0.0.1:8443"
+
+// apiServer is the running HTTPS API listener.
+type apiServer struct {
+	hs   *http.Server
+	done chan error
+}
+
+// startAPI serves the HTTP/JSON API over HTTPS (a certificate from the
+// control plane's CA) on listen. On first start it creates the admin
+// account and writes its one-time setup link to out (never to the log).
+func startAPI(ctx context.Context, p *plane, listen, tenant, enrollAddr string, n api.Notifier, out io.Writer, log *slog.Logger) (*apiServer, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--http-listen %q: %w", listen, err)}
+	}
+	a, err := auth.New(auth.DefaultConfig(), p.store, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	setup, err := a.Bootstrap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if setup != "" {
+		fmt.Fprintf(out, "\nAccount %q has no password yet (no default password). Set one within 24h, once:\n  https://%s/setup#%s\n  or: sitewarden setup --server https://%s --setup %s\n\n",
+			auth.DefaultConfig().AdminName, listen, setup, listen, setup)
+	}
+	enrollFn := func(ctx context.Context, client, site string, ttl time.Duration) (string, time.Time, error) {
+		tok, err := enroll.CreateToken(ctx, p.store, p.ca, enrollAddr, store.Identity{Tenant: tenant, Client: client, Site: site}, ttl, time.Now())
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return tok.Encode(), tok.Expires, nil
+	}
+	srv, err := api.New(api.DefaultConfig(), p.store, a, n, enrollFn, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := p.ca.ServerCert([]string{host, "localhost"}, time.Now(), 30*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("api listen on %s: %w; pick another --http-listen", listen, err)
+	}
+	s := &apiServer{done: make(chan error, 1), hs: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
+	tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	go func() { s.done <- s.hs.Serve(tls.NewListener(ln, tcfg)) }()
+	log.Info("api ready", "http_listen", listen)
+	return s, nil
+}
+
+// stop shuts the listener down within the context's time.
+func (s *apiServer) stop(ctx context.Context) {
+	_ = s.hs.Shutdown(ctx)
+	<-s.done
+}

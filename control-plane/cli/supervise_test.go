@@ -1,0 +1,197 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sitewarden/sitewarden/control-plane/api"
+	"github.com/sitewarden/sitewarden/control-plane/cli"
+	"github.com/sitewarden/sitewarden/control-plane/store"
+	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freeAddr returns a loopback address whose port is free for TCP and UDP.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		u, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			u.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+// TestSupervisorCLIAgainstRealServer starts 'sitewarden server' in-process,
+// sets up the first admin from its setup link, logs in for an API token and
+// drives sites, escalations, approvals and goals through the CLI.
+func TestSupervisorCLIAgainstRealServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	state, syncAddr, httpAddr := t.TempDir(), freeAddr(t), freeAddr(t)
+	serverErr := &syncBuf{}
+	done := make(chan int, 1)
+	sctx, stop := context.WithCancel(ctx)
+	go func() {
+		done <- cli.Run(sctx, []string{"server", "--state", state, "--listen", syncAddr, "--http-listen", httpAddr, "--log-level", "warn"}, &bytes.Buffer{}, serverErr)
+	}()
+	defer func() {
+		stop()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("server exit code %d: %s", code, serverErr.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("server did not stop within 20s")
+		}
+	}()
+	re := regexp.MustCompile(`--setup (admin\.sws_[A-Za-z0-9_-]+)`)
+	var setup string
+	for deadline := time.Now().Add(30 * time.Second); setup == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m := re.FindStringSubmatch(serverErr.String()); m != nil {
+			setup = m[1]
+		}
+	}
+	if setup == "" {
+		t.Fatalf("no setup link printed within 30s: %s", serverErr.String())
+	}
+	if strings.Contains(serverErr.String(), `"msg"`) && strings.Contains(serverErr.String(), setup+`"`) {
+		t.Error("the setup secret appears inside a log record")
+	}
+	common := []string{"--server", "https://" + httpAddr, "--ca", filepath.Join(state, "ca", "ca.pem")}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := cli.Run(ctx, append(args, common...), &out, &errb)
+		if code != want {
+			t.Fatalf("sitewarden %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out.String(), errb.String())
+		}
+		return out.String() + errb.String()
+	}
+	t.Setenv("SITEWARDEN_TOKEN", "")
+	t.Setenv("SITEWARDEN_PASSWORD", "a long enough passphrase")
+	// The API may need a moment after the link is printed.
+	var out, errb bytes.Buffer
+	for i := 0; ; i++ {
+		out.Reset()
+		errb.Reset()
+		if cli.Run(ctx, append([]string{"setup", "--setup", setup}, common...), &out, &errb) == 0 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("setup: %s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	run(1, "setup", "--setup", setup) // the link works once
+	token := strings.TrimSpace(strings.SplitN(run(0, "login", "--user", "admin"), "\n", 2)[0])
+	if !strings.HasPrefix(token, "swt_") {
+		t.Fatalf("login printed %q, want an API token", token)
+	}
+	if msg := run(2, "sites", "list", "--client", "acme"); !strings.Contains(msg, "SITEWARDEN_TOKEN") {
+		t.Errorf("no token: %s", msg)
+	}
+	t.Setenv("SITEWARDEN_TOKEN", token)
+
+	st, err := store.OpenSQLite(ctx, filepath.Join(state, "control-plane.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	if err := st.UpsertSite(ctx, store.Site{Identity: store.Identity{Tenant: "default", Client: "acme", Site: "hq"}, CertSerial: "01", EnrolledAt: now, CertNotAfter: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	esc, _ := proto.Marshal(&pb.Escalation{EscalationId: "e1", Goal: &pb.Goal{GoalId: "g1"}, Reason: "user not found"})
+	appr, _ := proto.Marshal(&pb.ApprovalRequest{ApprovalId: "a1", GoalId: "g2", Workflow: "password_reset", Action: &pb.PlanStep{Action: "reset_password"}, ExpiresAt: timestamppb.New(now.Add(time.Hour))})
+	for _, it := range []store.Item{{Kind: store.KindEscalation, ID: "e1", Payload: esc}, {Kind: store.KindApprovalRequest, ID: "a1", Payload: appr}, {Kind: store.KindApprovalRequest, ID: "a2", Payload: appr}} {
+		it.Client, it.Site, it.ReceivedAt = "acme", "hq", now
+		if _, err := st.PutItem(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var sites api.Page[api.SiteView]
+	if err := json.Unmarshal([]byte(run(0, "sites", "list", "--client", "acme", "-o", "json")), &sites); err != nil || len(sites.Items) != 1 || sites.Items[0].Site != "hq" {
+		t.Errorf("sites list -o json = %+v, %v", sites, err)
+	}
+	if txt := run(0, "sites", "show", "hq", "--client", "acme"); !strings.Contains(txt, "site acme/hq") {
+		t.Errorf("sites show: %s", txt)
+	}
+	if txt := run(0, "escalations", "list", "--client", "acme"); !strings.Contains(txt, "e1") || !strings.Contains(txt, "open") {
+		t.Errorf("escalations list: %s", txt)
+	}
+	run(0, "escalations", "claim", "e1", "--client", "acme")
+	var e api.EscalationView
+	if err := json.Unmarshal([]byte(run(0, "escalations", "resolve", "e1", "--client", "acme", "--note", "created the account", "-o", "json")), &e); err != nil || e.Status != "resolved" || e.ResolvedBy != "admin" {
+		t.Errorf("resolve -o json = %+v, %v", e, err)
+	}
+	if txt := run(0, "escalations", "show", "e1", "--client", "acme"); !strings.Contains(txt, "resolved by admin") {
+		t.Errorf("escalations show: %s", txt)
+	}
+	if txt := run(1, "escalations", "claim", "e1", "--client", "acme"); !strings.Contains(txt, "conflict") {
+		t.Errorf("claim of a resolved escalation: %s", txt)
+	}
+	if txt := run(0, "approvals", "list", "--client", "acme"); !strings.Contains(txt, "a1") || !strings.Contains(txt, "pending") {
+		t.Errorf("approvals list: %s", txt)
+	}
+	run(0, "approvals", "approve", "a1", "--client", "acme", "--reason", "verified")
+	run(0, "approvals", "deny", "a2", "--client", "acme")
+	ds, err := st.DecisionsAfter(ctx, "acme", "hq", 0, 10)
+	if err != nil || len(ds) != 2 || ds[0].ApprovalID != "a1" || ds[1].ApprovalID != "a2" {
+		t.Fatalf("decisions the sync server would deliver: %+v, %v", ds, err)
+	}
+	var g api.GoalView
+	if err := json.Unmarshal([]byte(run(0, "goals", "submit", "--client", "acme", "--site", "hq", "--agent", "account-helper", "--workflow", "account_unlock", "--subject", "user=bob", "--id", "g7", "-o", "json")), &g); err != nil || g.ID != "g7" || g.Status != "assigned" {
+		t.Errorf("goals submit = %+v, %v", g, err)
+	}
+	if gs, err := st.GoalsAfter(ctx, "acme", "hq", 0, 10); err != nil || len(gs) != 1 || gs[0].ID != "g7" {
+		t.Errorf("goals the sync server would deliver: %+v, %v", gs, err)
+	}
+	if txt := run(0, "goals", "show", "g7", "--client", "acme"); !strings.Contains(txt, "assigned") {
+		t.Errorf("goals show: %s", txt)
+	}
+	if txt := run(1, "goals", "show", "nope", "--client", "acme"); !strings.Contains(txt, "not_found") {
+		t.Errorf("unknown goal: %s", txt)
+	}
+	if txt := run(1, "sites", "list", "--client", "acme", "--token", "swt_bogus"); !strings.Contains(txt, "unauthenticated") {
+		t.Errorf("bad token: %s", txt)
+	}
+}
