@@ -217,6 +217,20 @@ func walkSecrets(v any, depth int) error {
 	return nil
 }
 
+// NamesSecret reports whether a field name contains one of the words that
+// mark a secret (password, secret, token, private_key, credential,
+// passphrase), in any case. It is broader than the payload check Append
+// applies, for callers that withhold values rather than refuse records.
+func NamesSecret(name string) bool {
+	name = strings.ToLower(name)
+	for _, s := range secretKeys {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func isSecretKey(k string) bool {
 	k = strings.ToLower(k)
 	for _, s := range secretKeys {

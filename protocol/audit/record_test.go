@@ -146,3 +146,14 @@ func TestPlainPayload(t *testing.T) {
 		}
 	}
 }
+
+func TestNamesSecret(t *testing.T) {
+	for name, want := range map[string]bool{
+		"password": true, "User_Password": true, "secret": true, "api_token": true, "PrivateKey": false,
+		"private_key": true, "credentials": true, "login": false, "must_change": false, "dn": false,
+	} {
+		if got := NamesSecret(name); got != want {
+			t.Errorf("NamesSecret(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sitewarden/sitewarden/plugins/sdk"
+	audit "github.com/sitewarden/sitewarden/protocol/audit"
 )
 
 // fact is what one successful read showed about the entity its params
@@ -83,16 +84,8 @@ func (r *run) filterOutput(action string, out map[string]any) (map[string]any, [
 }
 
 // secretName reports a field name that must never carry a value to the
-// planner, logs or audit.
-func secretName(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"password", "secret", "token", "private_key", "credential", "passphrase"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
+// planner, logs or audit: the audit format's secret words, anywhere in it.
+func secretName(k string) bool { return audit.NamesSecret(k) }
 
 // observations converts a plugin's observations, withholding secret ones
 // and those outside the data scope.

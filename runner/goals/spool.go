@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sitewarden/sitewarden/runner/agent"
+	rsync "github.com/sitewarden/sitewarden/runner/sync"
 )
 
 // ErrTimeout means the runner did not finish a submitted goal in time; the
@@ -36,7 +37,7 @@ func Submit(dir string, g agent.Goal) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(spool, g.ID+".json"), raw, 0o600)
+	return rsync.WriteDurable(filepath.Join(spool, g.ID+".json"), raw)
 }
 
 // Wait polls for goal id's outcome until ctx ends. When the outcome holds

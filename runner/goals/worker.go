@@ -295,12 +295,12 @@ func (w *Worker) writeOutcome(out agent.Outcome) {
 	dir := filepath.Join(w.cfg.Dir, "outcomes")
 	if len(out.Secrets) > 0 {
 		raw, _ := json.Marshal(out.Secrets)
-		if err := writeFileAtomic(filepath.Join(dir, out.GoalID+".secret"), raw, 0o600); err != nil {
+		if err := rsync.WriteDurable(filepath.Join(dir, out.GoalID+".secret"), raw); err != nil {
 			w.log.Error("could not keep the one-time secret for the requester", "goal", out.GoalID, "err", err.Error())
 		}
 	}
 	raw, _ := json.MarshalIndent(out, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, out.GoalID+".json"), raw, 0o600); err != nil {
+	if err := rsync.WriteDurable(filepath.Join(dir, out.GoalID+".json"), raw); err != nil {
 		w.log.Error("could not write the outcome file", "goal", out.GoalID, "err", err.Error())
 	}
 }
@@ -321,31 +321,5 @@ func (w *Worker) cursor(stream string) (uint64, error) {
 }
 
 func (w *Worker) setCursor(stream string, c uint64) error {
-	return writeFileAtomic(filepath.Join(w.cfg.Dir, "cursor-"+stream), []byte(strconv.FormatUint(c, 10)+"\n"), 0o600)
-}
-
-// writeFileAtomic writes data durably under path (temporary file, sync,
-// rename).
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil && !isWindows {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return rsync.WriteDurable(filepath.Join(w.cfg.Dir, "cursor-"+stream), []byte(strconv.FormatUint(c, 10)+"\n"))
 }

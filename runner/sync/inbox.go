@@ -94,10 +94,10 @@ func (in *DirInbox) Apply(_ context.Context, stream string, cursor uint64, m pro
 	if err := protocol.WriteFrame(&buf, f, 0); err != nil {
 		return fmt.Errorf("inbox apply: %w", err)
 	}
-	if err := writeDurable(filepath.Join(d, fmt.Sprintf("%020d.frame", cursor)), []byte(buf.String())); err != nil {
+	if err := WriteDurable(filepath.Join(d, fmt.Sprintf("%020d.frame", cursor)), []byte(buf.String())); err != nil {
 		return fmt.Errorf("inbox apply: %w", err)
 	}
-	if err := writeDurable(filepath.Join(d, "cursor"), []byte(strconv.FormatUint(cursor, 10)+"\n")); err != nil {
+	if err := WriteDurable(filepath.Join(d, "cursor"), []byte(strconv.FormatUint(cursor, 10)+"\n")); err != nil {
 		return fmt.Errorf("inbox apply: %w", err)
 	}
 	return nil

@@ -120,7 +120,7 @@ func (o *DirOutbox) Add(_ context.Context, it Item) error {
 	buf = append(buf, it.ID...)
 	buf = append(buf, byte(it.Type))
 	buf = append(buf, it.Payload...)
-	if err := writeDurable(o.path(seq), buf); err != nil {
+	if err := WriteDurable(o.path(seq), buf); err != nil {
 		return fmt.Errorf("outbox add %s: %w", it.ID, err)
 	}
 	o.seq = seq
@@ -172,7 +172,7 @@ func (o *DirOutbox) remove(id, rejectReason string) error {
 	p := o.path(seq)
 	if rejectReason != "" {
 		dst := filepath.Join(o.dir, rejectedDir, filepath.Base(p))
-		if err := writeDurable(dst+".reason", []byte(rejectReason+"\n")); err != nil {
+		if err := WriteDurable(dst+".reason", []byte(rejectReason+"\n")); err != nil {
 			return fmt.Errorf("outbox reject %s: %w", id, err)
 		}
 		if err := os.Rename(p, dst); err != nil {
@@ -225,9 +225,11 @@ func decodeOutboxItem(b []byte) (Item, error) {
 	return it, nil
 }
 
-// writeDurable writes data to p through a flushed temporary file and a
-// rename, then flushes the directory.
-func writeDurable(p string, data []byte) error {
+// WriteDurable writes data to p (mode 0600) through a flushed temporary
+// file p+".tmp" and a rename, then flushes the directory: after it returns,
+// a crash leaves either the old file or the new one. Callers must not write
+// the same path concurrently.
+func WriteDurable(p string, data []byte) error {
 	tmp := p + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

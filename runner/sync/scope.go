@@ -86,7 +86,7 @@ func (c *ScopeCache) Offer(_ context.Context, b *pb.ScopeBundle) error {
 	if err != nil {
 		return fmt.Errorf("keep scope bundle: %w", err)
 	}
-	if err := writeDurable(c.file, raw); err != nil {
+	if err := WriteDurable(c.file, raw); err != nil {
 		return fmt.Errorf("keep scope bundle: %w", err)
 	}
 	c.bundle, c.scope = b, s

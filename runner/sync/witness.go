@@ -111,11 +111,11 @@ func (w *LogWitness) Cosigned(_ context.Context, c *pb.CheckpointCosignature) er
 	if c.GetTreeSize() != w.pending.Cosigned {
 		return fmt.Errorf("audit witness: countersigned size %d, sent %d", c.GetTreeSize(), w.pending.Cosigned)
 	}
-	if err := writeDurable(filepath.Join(w.dir, "cosigned.note"), c.GetCosignedNote()); err != nil {
+	if err := WriteDurable(filepath.Join(w.dir, "cosigned.note"), c.GetCosignedNote()); err != nil {
 		return fmt.Errorf("audit witness: %w", err)
 	}
 	raw, _ := json.Marshal(w.pending)
-	if err := writeDurable(filepath.Join(w.dir, "witness.json"), raw); err != nil {
+	if err := WriteDurable(filepath.Join(w.dir, "witness.json"), raw); err != nil {
 		return fmt.Errorf("audit witness: %w", err)
 	}
 	w.st = w.pending

@@ -1,5 +1,0 @@
-//go:build !windows
-
-package goals
-
-const isWindows = false
