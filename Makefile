@@ -32,6 +32,18 @@ build: ## Build every binary for linux/amd64 into bin/ and windows/amd64 into bi
 		GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/windows/plugins/sitewarden-plugin-$$p.exe ./plugins/$$p || exit 1; \
 	done
 
+.PHONY: msi
+msi: deps build ## Build dist/sitewarden-runner-$(VERSION)-x64.msi with wixl (VERSION=x.y.z; signed when SITEWARDEN_SIGN_CERT/KEY are set)
+	$(GO) run ./installer msi --version $(VERSION) --bin bin/windows --out dist/sitewarden-runner-$(VERSION)-x64.msi
+
+.PHONY: deb
+deb: build ## Build dist/sitewarden-runner_$(VERSION)_amd64.deb with nfpm (VERSION=x.y.z)
+	$(GO) run ./installer deb --version $(VERSION) --bin bin --out dist/sitewarden-runner_$(VERSION)_amd64.deb
+
+.PHONY: rpm
+rpm: build ## Build dist/sitewarden-runner-$(VERSION)-1.x86_64.rpm with nfpm (VERSION=x.y.z)
+	$(GO) run ./installer rpm --version $(VERSION) --bin bin --out dist/sitewarden-runner-$(VERSION)-1.x86_64.rpm
+
 .PHONY: deps
 deps: ## Install the system packages the tests need (Debian, as root; idempotent)
 	@bash .ci/deps.sh
@@ -66,7 +78,7 @@ generate: ## Regenerate protobuf code (buf, pinned, through go run)
 	cd plugins/sdk && $(BUF) lint && $(BUF) generate
 
 .PHONY: run
-run: build ## Start the control plane and one runner on loopback with embedded defaults
+run: deps build ## The demo: control plane, two clients' runners, a demo directory and goals (RUN_FOR=10m bounds it)
 	@bash .ci/run-local.sh
 
 .PHONY: bench
@@ -79,4 +91,4 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each
 
 .PHONY: clean
 clean: ## Remove build outputs
-	rm -rf bin
+	rm -rf bin dist

@@ -9,6 +9,9 @@ PACKAGES=(
 	g++ nlohmann-json3-dev libstb-dev # runner/model: building the Ollama server (.ci/ollama.sh)
 	slapd ldap-utils openssl # plugins/directory: OpenLDAP test server (slapdtest)
 	samba samba-ad-provision samba-dsdb-modules samba-vfs-modules # plugins/directory: Samba AD DC (sambatest)
+	wixl msitools osslsigncode rpm systemd # installer: MSI build and inspection, Authenticode signing, rpm and unit checks
+	chromium # control-plane/web: browser tests (chromedp)
+	postgresql # control-plane/store: PostgreSQL test server (pgtest)
 )
 
 missing=()

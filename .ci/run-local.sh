@@ -1,31 +1,19 @@
 #!/usr/bin/env bash
-# 'make run': starts the control plane on loopback with its embedded
-# defaults in a temporary state directory, creates a one-time enrollment
-# token, enrolls one runner with it, starts the runner, and shows both JSON
-# logs: readiness, the site connecting over QUIC, and its heartbeats. Stops
-# both on Ctrl-C (or after RUN_FOR, e.g. RUN_FOR=10s make run).
+# 'make run': the demo (e2e/demo). Starts the control plane on its embedded
+# defaults with its state in $RUN_STATE (default .run-state, kept between
+# runs), a demo directory (slapd) for the first client, applies the
+# reference policy packs, enrolls and starts one runner for each of two
+# clients, submits the demo goals and prints what happened, the web UI
+# address and the one-time admin setup link. Uses a local Ollama if one
+# answers at $OLLAMA_HOST, else the playbook planner. Ctrl-C stops
+# everything; RUN_FOR=10m bounds it. 'make run' builds the binaries and
+# installs the system packages first ('make deps').
 set -euo pipefail
 RUN_FOR=${RUN_FOR:-0}
-state=$(mktemp -d)
-addr=127.0.0.1:7443
-cleanup() {
-	kill "${pids[@]}" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$state"
-}
-pids=()
-trap cleanup EXIT INT TERM
-./bin/sitewarden server --for "$RUN_FOR" --state "$state/control-plane" --listen "$addr" \
-	--heartbeat 2s --log-level debug &
-pids+=($!)
-# Wait for the control plane to write its CA before asking for a token.
-for _ in $(seq 50); do
-	[ -f "$state/control-plane/ca/ca.pem" ] && break
-	sleep 0.1
-done
-token=$(./bin/sitewarden token create --state "$state/control-plane" --address "$addr" \
-	--client example --site hq --ttl 1h)
-./bin/sitewarden-runner enroll --state "$state/runner" --token "$token"
-./bin/sitewarden-runner run --for "$RUN_FOR" --state "$state/runner" &
-pids+=($!)
-wait -n "${pids[@]}" || true
+RUN_STATE=${RUN_STATE:-.run-state}
+BIN_DIR=${BIN_DIR:-bin}
+RUN_LISTEN=${RUN_LISTEN:-127.0.0.1:7443}
+RUN_HTTP_LISTEN=${RUN_HTTP_LISTEN:-127.0.0.1:8443}
+go build -o "$BIN_DIR/sitewarden-demo" ./e2e/demo
+exec "$BIN_DIR/sitewarden-demo" --bin "$BIN_DIR" --state "$RUN_STATE" --for "$RUN_FOR" \
+	--listen "$RUN_LISTEN" --http-listen "$RUN_HTTP_LISTEN"

@@ -74,6 +74,8 @@ var designated = []struct {
 	{"github.com/dgraph-io/badger", []string{"runner/audit"}},
 	{"github.com/ollama/ollama", []string{"runner/model"}},
 	{"github.com/hashicorp/go-plugin", []string{"plugins/sdk", "runner/pluginhost"}},
+	{"github.com/jackc/pgx", []string{"control-plane/store"}},
+	{"github.com/prometheus/client_golang", []string{"control-plane/metrics"}},
 }
 
 // TestArchitectureDependencies enforces DESIGN.md's dependency rules and

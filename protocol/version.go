@@ -12,6 +12,9 @@ package protocol
 //     CheckpointCosignature, Ack with resumable cursor, Error with code.
 //     Frames: 1-byte type, 4-byte big-endian length, payload; 4 MiB default
 //     maximum.
+//   - 1, addition (2026-11-26): Goal.guidance (field 11), a supervisor's
+//     guidance on a goal returned to the agent after an escalation; a peer
+//     that does not know it ignores it.
 const Version uint32 = 1
 
 // MinVersion is the oldest wire protocol version this build still speaks.

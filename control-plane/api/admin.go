@@ -83,22 +83,10 @@ func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p aut
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	ttl := 24 * time.Hour
-	if req.TTL != "" {
-		d, err := time.ParseDuration(req.TTL)
-		if err != nil || d <= 0 || d > s.cfg.MaxEnrollTTL {
-			return apiErr(http.StatusBadRequest, "invalid", "ttl must be a duration like 24h, at most "+s.cfg.MaxEnrollTTL.String(), "")
-		}
-		ttl = d
-	}
-	if s.enroll == nil {
-		return apiErr(http.StatusServiceUnavailable, "no_enrollment", "this server does not issue enrollment tokens", "use 'sitewarden token create' on the control plane host")
-	}
-	tok, exp, err := s.enroll(r.Context(), req.Client, req.Site, ttl)
+	tok, exp, err := s.CreateEnrollToken(r.Context(), p, req)
 	if err != nil {
-		return apiErr(http.StatusBadRequest, "invalid", err.Error(), "client and site are 1-63 letters, digits, '-', '_' or '.'")
+		return err
 	}
-	s.log.Info("enrollment token created", "client", req.Client, "site", req.Site, "user", p.User)
 	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": exp})
 	return nil
 }

@@ -64,6 +64,7 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+	gov    *governance // samples and scope proposals (review.go); nil: off
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
@@ -77,7 +78,7 @@ type Route struct {
 }
 
 // New returns an API server; now may be nil.
-func New(cfg Config, st store.Store, a *auth.Service, n Notifier, enroll EnrollFunc, log *slog.Logger, now func() time.Time) (*Server, error) {
+func New(cfg Config, st store.Store, a *auth.Service, n Notifier, enroll EnrollFunc, log *slog.Logger, now func() time.Time, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -85,6 +86,12 @@ func New(cfg Config, st store.Store, a *auth.Service, n Notifier, enroll EnrollF
 		now = time.Now
 	}
 	s := &Server{cfg: cfg, st: st, auth: a, notify: n, enroll: enroll, log: log, now: now, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.setupGovernance(); err != nil {
+		return nil, err
+	}
 	for _, rt := range s.Routes() {
 		s.mux.HandleFunc(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
@@ -94,7 +101,7 @@ func New(cfg Config, st store.Store, a *auth.Service, n Notifier, enroll EnrollF
 
 // Routes lists every endpoint.
 func (s *Server) Routes() []Route {
-	return []Route{
+	return append([]Route{
 		{"POST", "/api/v1/setup", "", s.setup},
 		{"POST", "/api/v1/session", "", s.login},
 		{"GET", "/api/v1/session", auth.PermRead, s.whoami},
@@ -118,7 +125,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/api/v1/users", auth.PermAdmin, s.listUsers},
 		{"POST", "/api/v1/users", auth.PermAdmin, s.createUser},
 		{"PATCH", "/api/v1/users/{name}", auth.PermAdmin, s.updateUser},
-	}
+	}, append(s.uiRoutes(), s.reviewRoutes()...)...)
 }
 
 // ServeHTTP implements http.Handler.

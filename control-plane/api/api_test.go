@@ -83,7 +83,7 @@ func newEnv(t *testing.T) *env {
 		return tok.Encode(), tok.Expires, err
 	}
 	e := &env{t: t, st: st, auth: a, tokens: map[auth.Role]string{}, notes: &notes{}, logs: logs}
-	e.api, err = api.New(api.DefaultConfig(), st, a, e.notes, enrollFn, log, now)
+	e.api, err = api.New(api.DefaultConfig(), st, a, e.notes, enrollFn, log, now, governance(st))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +175,7 @@ func TestEveryEndpointEveryRole(t *testing.T) {
 	for _, r := range all {
 		e.putEscalation("acme", "e-claim-"+string(r))
 		e.putEscalation("acme", "e-resolve-"+string(r))
+		e.putEscalation("acme", "e-return-"+string(r))
 		e.putApproval("acme", "a-approve-"+string(r), t0.Add(time.Hour))
 		e.putApproval("acme", "a-deny-"+string(r), t0.Add(time.Hour))
 		_, tk, err := e.auth.CreateAPIToken(ctx, string(r), "extra", 0)
@@ -183,6 +184,8 @@ func TestEveryEndpointEveryRole(t *testing.T) {
 		}
 		extra[r] = tk.ID
 	}
+	e.seedAudit()
+	e.seedReview(t)
 	if _, err := e.st.AddGoal(ctx, store.Goal{Client: "acme", Site: "hq", ID: "g1", Payload: []byte{}}); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +211,8 @@ func TestEveryEndpointEveryRole(t *testing.T) {
 		"GET /api/v1/escalations/{client}/{id}":          {per("/api/v1/escalations/acme/e-claim-%s"), nil, all, 200},
 		"POST /api/v1/escalations/{client}/{id}/claim":   {per("/api/v1/escalations/acme/e-claim-%s/claim"), nil, writers, 200},
 		"POST /api/v1/escalations/{client}/{id}/resolve": {per("/api/v1/escalations/acme/e-resolve-%s/resolve"), fixed(`{"note":"done"}`), writers, 200},
+		"POST /api/v1/escalations/{client}/{id}/return":  {per("/api/v1/escalations/acme/e-return-%s/return"), fixed(`{"guidance":"reset it via the portal"}`), writers, 200},
+		"GET /api/v1/audit/export":                       {fixed("/api/v1/audit/export?client=acme&site=hq"), nil, all, 200},
 		"GET /api/v1/approvals":                          {fixed("/api/v1/approvals?client=acme"), nil, all, 200},
 		"GET /api/v1/approvals/{client}/{id}":            {per("/api/v1/approvals/acme/a-approve-%s"), nil, all, 200},
 		"POST /api/v1/approvals/{client}/{id}/approve":   {per("/api/v1/approvals/acme/a-approve-%s/approve"), fixed(`{"note":"ok"}`), writers, 200},
@@ -221,6 +226,9 @@ func TestEveryEndpointEveryRole(t *testing.T) {
 		"GET /api/v1/users":                              {fixed("/api/v1/users"), nil, adminOly, 200},
 		"POST /api/v1/users":                             {fixed("/api/v1/users"), per(`{"name":"new-%s","role":"supervisor"}`), adminOly, 201},
 		"PATCH /api/v1/users/{name}":                     {fixed("/api/v1/users/target"), fixed(`{"disabled":false}`), adminOly, 200},
+	}
+	for k, rw := range reviewRows(t) {
+		table[k] = rw
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.api.Routes() {

@@ -32,6 +32,15 @@ var (
 	errNoSuchPath = apiErr(http.StatusNotFound, "no_route", "no such endpoint", "see docs/api.md for the endpoints")
 )
 
+// Errors of the samples and scope proposal endpoints (review*.go).
+var (
+	errNoGovernance = apiErr(http.StatusServiceUnavailable, "not_configured", "samples and scope proposals are not configured on this server", "start the control plane with 'sitewarden server'")
+	errSecondPerson = apiErr(http.StatusForbidden, "second_person_required", "the proposer may not approve their own scope change", "ask another governance lead or admin to approve it")
+	errTestsFailed  = apiErr(http.StatusConflict, "tests_failed", "the proposal's policy tests failed", "fix the scope or its tests and propose again (sitewarden scope test runs them locally)")
+	errNotPending   = apiErr(http.StatusConflict, "not_pending", "the proposal was decided already", "list the client's history: sitewarden scope history --client C")
+	errNoSamples    = apiErr(http.StatusNotFound, "no_samples", "no ungraded samples", "every sample is graded; the next day's sample is drawn after midnight UTC")
+)
+
 // toError maps a Go error to an API error.
 func toError(err error) *Error {
 	var ae *Error

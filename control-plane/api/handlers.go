@@ -1,8 +1,7 @@
 package api
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sitewarden/sitewarden/control-plane/auth"
 	"github.com/sitewarden/sitewarden/control-plane/store"
@@ -85,10 +83,10 @@ type EscalationView struct {
 	Detail            json.RawMessage `json:"detail,omitempty"`
 }
 
-func (s *Server) escalationView(r *http.Request, it store.Item, detail bool) (EscalationView, error) {
+func (s *Server) escalationView(ctx context.Context, it store.Item, detail bool) (EscalationView, error) {
 	var e pb.Escalation
 	_ = proto.Unmarshal(it.Payload, &e) // a malformed payload shows as empty fields
-	st, err := s.st.EscalationState(r.Context(), it.Client, it.ID)
+	st, err := s.st.EscalationState(ctx, it.Client, it.ID)
 	if err != nil {
 		return EscalationView{}, err
 	}
@@ -124,7 +122,7 @@ func (s *Server) listEscalations(w http.ResponseWriter, r *http.Request, p auth.
 	}
 	out := make([]EscalationView, 0, len(items))
 	for _, it := range items {
-		v, err := s.escalationView(r, it, false)
+		v, err := s.escalationView(r.Context(), it, false)
 		if err != nil {
 			return err
 		}
@@ -134,20 +132,12 @@ func (s *Server) listEscalations(w http.ResponseWriter, r *http.Request, p auth.
 	return nil
 }
 
-func (s *Server) escalation(r *http.Request, p auth.Principal) (store.Item, error) {
-	client, err := clientOf(r, p)
-	if err != nil {
-		return store.Item{}, err
-	}
-	return s.st.Item(r.Context(), store.KindEscalation, client, r.PathValue("id"))
-}
-
 func (s *Server) showEscalation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	it, err := s.escalation(r, p)
+	client, err := clientOf(r, p)
 	if err != nil {
 		return err
 	}
-	v, err := s.escalationView(r, it, true)
+	v, _, err := s.Escalation(r.Context(), p, client, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -156,15 +146,16 @@ func (s *Server) showEscalation(w http.ResponseWriter, r *http.Request, p auth.P
 }
 
 func (s *Server) claimEscalation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	it, err := s.escalation(r, p)
+	client, err := clientOf(r, p)
 	if err != nil {
 		return err
 	}
-	if err := s.st.ClaimEscalation(r.Context(), it.Client, it.ID, p.User, s.now()); err != nil {
+	v, err := s.ClaimEscalation(r.Context(), p, client, r.PathValue("id"))
+	if err != nil {
 		return err
 	}
-	s.log.Info("escalation claimed", "client", it.Client, "id", it.ID, "user", p.User)
-	return s.writeEscalation(w, r, it)
+	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // NoteRequest carries a free-text note or reason.
@@ -177,19 +168,11 @@ func (s *Server) resolveEscalation(w http.ResponseWriter, r *http.Request, p aut
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	it, err := s.escalation(r, p)
+	client, err := clientOf(r, p)
 	if err != nil {
 		return err
 	}
-	if err := s.st.ResolveEscalation(r.Context(), it.Client, it.ID, p.User, req.Note, s.now()); err != nil {
-		return err
-	}
-	s.log.Info("escalation resolved", "client", it.Client, "id", it.ID, "user", p.User)
-	return s.writeEscalation(w, r, it)
-}
-
-func (s *Server) writeEscalation(w http.ResponseWriter, r *http.Request, it store.Item) error {
-	v, err := s.escalationView(r, it, false)
+	v, err := s.ResolveEscalation(r.Context(), p, client, r.PathValue("id"), req.Note)
 	if err != nil {
 		return err
 	}
@@ -214,7 +197,7 @@ type ApprovalView struct {
 	Reason      string            `json:"reason,omitempty"`
 }
 
-func (s *Server) approvalView(r *http.Request, it store.Item) (ApprovalView, *pb.ApprovalRequest, error) {
+func (s *Server) approvalView(ctx context.Context, it store.Item) (ApprovalView, *pb.ApprovalRequest, error) {
 	var a pb.ApprovalRequest
 	_ = proto.Unmarshal(it.Payload, &a)
 	v := ApprovalView{Client: it.Client, Site: it.Site, ID: it.ID, GoalID: a.GetGoalId(), Agent: a.GetAgent(), Workflow: a.GetWorkflow(),
@@ -225,7 +208,7 @@ func (s *Server) approvalView(r *http.Request, it store.Item) (ApprovalView, *pb
 	if a.GetExpiresAt() != nil {
 		v.ExpiresAt = a.GetExpiresAt().AsTime()
 	}
-	d, err := s.st.Decision(r.Context(), it.Client, it.ID)
+	d, err := s.st.Decision(ctx, it.Client, it.ID)
 	switch {
 	case err == nil:
 		var dec pb.ApprovalDecision
@@ -257,7 +240,7 @@ func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request, p auth.Pr
 	}
 	out := make([]ApprovalView, 0, len(items))
 	for _, it := range items {
-		v, _, err := s.approvalView(r, it)
+		v, _, err := s.approvalView(r.Context(), it)
 		if err != nil {
 			return err
 		}
@@ -267,20 +250,12 @@ func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request, p auth.Pr
 	return nil
 }
 
-func (s *Server) approval(r *http.Request, p auth.Principal) (store.Item, error) {
-	client, err := clientOf(r, p)
-	if err != nil {
-		return store.Item{}, err
-	}
-	return s.st.Item(r.Context(), store.KindApprovalRequest, client, r.PathValue("id"))
-}
-
 func (s *Server) showApproval(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	it, err := s.approval(r, p)
+	client, err := clientOf(r, p)
 	if err != nil {
 		return err
 	}
-	v, _, err := s.approvalView(r, it)
+	v, _, err := s.Approval(r.Context(), p, client, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -296,41 +271,16 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, p auth.Principal) 
 	return s.decide(w, r, p, pb.Verdict_VERDICT_DENIED)
 }
 
-// decide stores a decision through the store and tells the site, whose
-// runner fetches it from the approvals stream.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal, verdict pb.Verdict) error {
 	var req NoteRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	it, err := s.approval(r, p)
+	client, err := clientOf(r, p)
 	if err != nil {
 		return err
 	}
-	v, a, err := s.approvalView(r, it)
-	if err != nil {
-		return err
-	}
-	switch v.Status {
-	case "expired":
-		return apiErr(http.StatusConflict, "expired", "the approval request expired at "+v.ExpiresAt.UTC().Format(time.RFC3339), "the agent will ask again if the goal is retried")
-	case "approved", "denied":
-		return apiErr(http.StatusConflict, "already_decided", "the approval was "+v.Status+" by "+v.DecidedBy, "nothing to do")
-	}
-	dec := &pb.ApprovalDecision{ApprovalId: it.ID, GoalId: a.GetGoalId(), Verdict: verdict, DecidedBy: p.User, Reason: req.Note, DecidedAt: timestamppb.New(s.now())}
-	payload, err := proto.Marshal(dec)
-	if err != nil {
-		return err
-	}
-	cur, err := s.st.AddDecision(r.Context(), store.Decision{Client: it.Client, Site: it.Site, ApprovalID: it.ID, Payload: payload})
-	if err != nil {
-		return err
-	}
-	if s.notify != nil {
-		s.notify.Notify(it.Client, it.Site, TopicApprovals, cur)
-	}
-	s.log.Info("approval decided", "client", it.Client, "id", it.ID, "user", p.User, "verdict", verdict.String())
-	v, _, err = s.approvalView(r, it)
+	v, err := s.Decide(r.Context(), p, client, r.PathValue("id"), verdict, req.Note)
 	if err != nil {
 		return err
 	}
@@ -366,41 +316,11 @@ func (s *Server) submitGoal(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.Client == "" || req.Site == "" || req.Agent == "" || req.Workflow == "" {
-		return apiErr(http.StatusBadRequest, "invalid", "client, site, agent and workflow are required", "see docs/api.md, POST /api/v1/goals")
-	}
-	if !p.CanSeeClient(req.Client) {
-		return errForbidden
-	}
-	if _, err := s.st.Site(r.Context(), req.Client, req.Site); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return apiErr(http.StatusNotFound, "unknown_site", "site "+req.Client+"/"+req.Site+" is not enrolled", "list sites with GET /api/v1/sites?client=")
-		}
-		return err
-	}
-	if req.ID == "" {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		req.ID = "cp-" + hex.EncodeToString(b)
-	}
-	g := &pb.Goal{GoalId: req.ID, ClientId: req.Client, SiteId: req.Site, Agent: req.Agent, Workflow: req.Workflow,
-		Requester: "user:" + p.User, Subject: req.Subject, TicketText: req.TicketText, CreatedAt: timestamppb.New(s.now())}
-	if !req.Deadline.IsZero() {
-		g.Deadline = timestamppb.New(req.Deadline)
-	}
-	payload, err := proto.Marshal(g)
+	g, err := s.SubmitGoal(r.Context(), p, req)
 	if err != nil {
 		return err
 	}
-	cur, err := s.st.AddGoal(r.Context(), store.Goal{Client: req.Client, Site: req.Site, ID: req.ID, Payload: payload})
-	if err != nil {
-		return err
-	}
-	if s.notify != nil {
-		s.notify.Notify(req.Client, req.Site, TopicGoals, cur)
-	}
-	s.log.Info("goal submitted", "client", req.Client, "site", req.Site, "goal", req.ID, "user", p.User)
-	return s.writeGoal(w, r, req.Client, req.ID, http.StatusCreated)
+	return s.writeGoal(w, r, g.GetClientId(), g.GetGoalId(), http.StatusCreated)
 }
 
 func (s *Server) showGoal(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -412,21 +332,9 @@ func (s *Server) showGoal(w http.ResponseWriter, r *http.Request, p auth.Princip
 }
 
 func (s *Server) writeGoal(w http.ResponseWriter, r *http.Request, client, id string, status int) error {
-	g, err := s.st.Goal(r.Context(), client, id)
+	p := auth.Principal{Role: auth.RoleAdmin} // the caller's access was checked
+	v, _, _, err := s.GoalDetail(r.Context(), p, client, id)
 	if err != nil {
-		return err
-	}
-	var gp pb.Goal
-	_ = proto.Unmarshal(g.Payload, &gp)
-	v := GoalView{Client: g.Client, Site: g.Site, ID: g.ID, Cursor: g.Cursor, Status: "assigned"}
-	if v.Goal, err = protojson.Marshal(&gp); err != nil {
-		return err
-	}
-	if it, err := s.st.Item(r.Context(), store.KindOutcome, client, id); err == nil {
-		var o pb.Outcome
-		_ = proto.Unmarshal(it.Payload, &o)
-		v.Status, v.Summary = o.GetStatus().String(), o.GetSummary()
-	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	writeJSON(w, status, v)

@@ -39,20 +39,24 @@ const (
 	PermGoalsSubmit      Permission = "goals.submit"
 	PermEnroll           Permission = "enroll" // create enrollment tokens
 	PermOwnTokens        Permission = "tokens.own"
-	PermAdmin            Permission = "admin" // users and everyone's tokens
+	PermAdmin            Permission = "admin"          // users and everyone's tokens
+	PermSamplesGrade     Permission = "samples.grade"  // grade review samples
+	PermScopePropose     Permission = "scopes.propose" // propose a scope change
+	PermScopeApprove     Permission = "scopes.approve" // approve or reject another person's proposal
 )
 
 // grants is the access matrix; docs/api.md shows it as a table.
 func grants(r Role) []Permission {
 	switch r {
 	case RoleAdmin:
-		return []Permission{PermRead, PermEscalationsWrite, PermApprovalsDecide, PermGoalsSubmit, PermEnroll, PermOwnTokens, PermAdmin}
+		return []Permission{PermRead, PermEscalationsWrite, PermApprovalsDecide, PermGoalsSubmit, PermEnroll, PermOwnTokens, PermAdmin,
+			PermSamplesGrade, PermScopePropose, PermScopeApprove}
 	case RoleGovernanceLead:
-		return []Permission{PermRead, PermEscalationsWrite, PermApprovalsDecide, PermOwnTokens}
+		return []Permission{PermRead, PermEscalationsWrite, PermApprovalsDecide, PermOwnTokens, PermSamplesGrade, PermScopePropose, PermScopeApprove}
 	case RoleSupervisor:
-		return []Permission{PermRead, PermEscalationsWrite, PermApprovalsDecide, PermGoalsSubmit, PermOwnTokens}
+		return []Permission{PermRead, PermEscalationsWrite, PermApprovalsDecide, PermGoalsSubmit, PermOwnTokens, PermSamplesGrade, PermScopePropose}
 	case RoleOperationsEngineer:
-		return []Permission{PermRead, PermGoalsSubmit, PermEnroll, PermOwnTokens}
+		return []Permission{PermRead, PermGoalsSubmit, PermEnroll, PermOwnTokens, PermScopePropose}
 	case RoleClientViewer:
 		return []Permission{PermRead, PermOwnTokens}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/auth"
 	"github.com/sitewarden/sitewarden/control-plane/enroll"
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/control-plane/web"
 )
 
 // defaultHTTPListen is where the supervisors' API listens by default.
@@ -23,9 +24,13 @@ const defaultHTTPListen = "127.0.0.1:8443"
 type apiServer struct {
 	hs   *http.Server
 	done chan error
+	// bgCancel ends the background jobs (daily samples); bgDone is closed
+	// when they ended.
+	bgCancel context.CancelFunc
+	bgDone   <-chan struct{}
 }
 
-// startAPI serves the HTTP/JSON API over HTTPS (a certificate from the
+// startAPI serves the HTTP/JSON API (/api/) and the web UI (/) over HTTPS (a certificate from the
 // control plane's CA) on listen. On first start it creates the admin
 // account and writes its one-time setup link to out (never to the log).
 func startAPI(ctx context.Context, p *plane, listen, tenant, enrollAddr string, n api.Notifier, out io.Writer, log *slog.Logger) (*apiServer, error) {
@@ -52,9 +57,26 @@ func startAPI(ctx context.Context, p *plane, listen, tenant, enrollAddr string, 
 		}
 		return tok.Encode(), tok.Expires, nil
 	}
-	srv, err := api.New(api.DefaultConfig(), p.store, a, n, enrollFn, log, nil)
+	var opts []api.Option
+	var accuracy web.AccuracyFunc
+	if rv, ok := any(p.store).(store.Review); ok {
+		opts = append(opts, api.WithGovernance(api.Governance{Review: rv, ScopeKey: p.scopeKey}))
+		accuracy = rv.Accuracy
+	}
+	srv, err := api.New(api.DefaultConfig(), p.store, a, n, enrollFn, log, nil, opts...)
 	if err != nil {
 		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", srv)
+	if ws, ok := p.store.(web.Store); ok {
+		ui, err := web.New(web.DefaultConfig(), web.Deps{Actions: srv, Sessions: a, Store: ws, Accuracy: accuracy, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", ui)
+	} else {
+		log.Warn("web UI not served: this store has no dashboard statistics yet (store.Stats); the API and CLI work")
 	}
 	cert, err := p.ca.ServerCert([]string{host, "localhost"}, time.Now(), 30*24*time.Hour)
 	if err != nil {
@@ -64,11 +86,13 @@ func startAPI(ctx context.Context, p *plane, listen, tenant, enrollAddr string, 
 	if err != nil {
 		return nil, fmt.Errorf("api listen on %s: %w; pick another --http-listen", listen, err)
 	}
-	s := &apiServer{done: make(chan error, 1), hs: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	s := &apiServer{done: make(chan error, 1), hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
 	tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	go func() { s.done <- s.hs.Serve(tls.NewListener(ln, tcfg)) }()
+	bg, cancel := context.WithCancel(ctx)
+	s.bgCancel, s.bgDone = cancel, startSampler(bg, srv, p.store)
 	log.Info("api ready", "http_listen", listen)
 	return s, nil
 }
@@ -77,4 +101,8 @@ func startAPI(ctx context.Context, p *plane, listen, tenant, enrollAddr string, 
 func (s *apiServer) stop(ctx context.Context) {
 	_ = s.hs.Shutdown(ctx)
 	<-s.done
+	s.bgCancel()
+	if s.bgDone != nil {
+		<-s.bgDone
+	}
 }

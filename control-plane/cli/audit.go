@@ -44,6 +44,6 @@ func newAuditCmd() *cobra.Command {
 	}
 	verify.Flags().StringVar(&key, "key", "", "the site's verifier key (name+hash+base64), or a file holding it (required)")
 	verify.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
-	cmd.AddCommand(verify)
+	cmd.AddCommand(verify, newAuditExportCmd())
 	return cmd
 }

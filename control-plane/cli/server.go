@@ -38,13 +38,21 @@ type serverOpts struct {
 	// first start's one-time setup link.
 	httpListen string
 	out        io.Writer
+	metrics    metricsOpts // --metrics-listen, --metrics-token-file (metrics.go)
 
-	runFor    time.Duration
-	listen    string
-	state     string
+	runFor time.Duration
+	listen string
+	state  string
+	// storeURL selects the store: empty for SQLite in the state
+	// directory, postgres://... for a PostgreSQL database shared by
+	// several replicas (docs/scaling.md).
+	storeURL  string
 	tenant    string
 	heartbeat time.Duration
-	logLevel  string
+	// idleTimeout is how long a silent sync connection lives: how soon
+	// the sites of a replica that died move to another (docs/scaling.md).
+	idleTimeout time.Duration
+	logLevel    string
 	// gcPercent and memLimitMiB tune the Go garbage collector of the
 	// server process (docs/sync.md, "Memory per idle site").
 	gcPercent   int
@@ -89,7 +97,9 @@ func newServerCmd(stderr io.Writer) *cobra.Command {
 		Use:   "server",
 		Short: "Run the control plane server in the foreground until interrupted",
 		Long: `Run the control plane: enrollment (HTTPS on TCP) and sync (QUIC on UDP)
-on the same address, with its state (SQLite store, CA, signing keys) in --state.`,
+on the same address, with its state (SQLite store, CA, signing keys) in --state.
+With --store postgres://..., the store is that database instead, shared by
+several replicas (docs/scaling.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -115,9 +125,12 @@ on the same address, with its state (SQLite store, CA, signing keys) in --state.
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7443", "address for enrollment (TCP) and sync (QUIC, UDP)")
 	cmd.Flags().StringVar(&o.httpListen, "http-listen", defaultHTTPListen, "address of the supervisors' HTTPS API (loopback by default)")
 	cmd.Flags().StringVar(&o.state, "state", defaultStateDir(), "state directory: store, CA, signing keys")
+	cmd.Flags().StringVar(&o.storeURL, "store", "", "store: empty for SQLite in --state, or postgres://user@host:port/db?sslmode=verify-full to run as one of several replicas (docs/scaling.md); the password from PGPASSWORD or ~/.pgpass")
 	cmd.Flags().StringVar(&o.tenant, "tenant", "default", "tenant (MSP) name written into site certificates")
 	cmd.Flags().DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "heartbeat interval asked of runners")
+	cmd.Flags().DurationVar(&o.idleTimeout, "idle-timeout", syncserver.DefaultConfig().IdleTimeout, "close a sync connection silent this long (at least 4 heartbeats); with replicas, how soon sites notice one died and move to another")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.metrics.addFlags(cmd)
 	cmd.Flags().IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "Go GC target percentage (lower: less memory per site, more GC CPU; -1: off, needs --memory-limit-mib); GOGC in the environment wins over the default")
 	cmd.Flags().Int64Var(&o.memLimitMiB, "memory-limit-mib", 0, "soft memory limit of the process in MiB, the GC works harder near it (0: none)")
 	return cmd
@@ -126,17 +139,23 @@ on the same address, with its state (SQLite store, CA, signing keys) in --state.
 // plane holds the control plane's long-lived state, shared by the server
 // and the supervisors' commands.
 type plane struct {
-	store     *store.SQLite
+	store     store.Store
 	ca        *enroll.CA
 	scopeKey  ed25519.PrivateKey
 	cosignKey ed25519.PrivateKey
 }
 
 func openPlane(ctx context.Context, dir string) (*plane, error) {
+	return openPlaneStore(ctx, dir, "")
+}
+
+// openPlaneStore opens the state directory with the store storeURL names
+// (openStore).
+func openPlaneStore(ctx context.Context, dir, storeURL string) (*plane, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", dir, err)
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, dbFile))
+	st, err := openStore(ctx, dir, storeURL)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +196,7 @@ func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 }
 
 func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
-	p, err := openPlane(ctx, o.state)
+	p, err := openPlaneStore(ctx, o.state, o.storeURL)
 	if err != nil {
 		return err
 	}
@@ -203,8 +222,8 @@ func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
 	scfg := syncserver.DefaultConfig()
 	scfg.Listen = o.listen
 	scfg.HeartbeatInterval = o.heartbeat
-	scfg.IdleTimeout = max(scfg.IdleTimeout, 4*o.heartbeat)
-	ssrv, err := syncserver.New(scfg, p.store, cert, p.ca.Pool(), syncserver.NewAuditor(signer, syncserver.LogAlerter{Log: log}, nil), log, Version, nil)
+	scfg.IdleTimeout = max(o.idleTimeout, 4*o.heartbeat)
+	ssrv, err := syncserver.New(scfg, p.store, cert, p.ca.Pool(), syncserver.NewAuditor(signer, alerter(p.store, log), nil), log, Version, nil)
 	if err != nil {
 		return err
 	}
@@ -215,6 +234,13 @@ func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stopReplica := startReplica(ctx, p.store, ssrv, log)
+	defer stopReplica()
+	stopMetrics, err := startMetrics(o.metrics, ssrv, p.store, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("enrollment listen on %s: %w; is another control plane running there?", o.listen, err)

@@ -21,7 +21,7 @@ func newTokenCmd() *cobra.Command {
 }
 
 func newTokenCreateCmd() *cobra.Command {
-	var client, site, tenant, state, address string
+	var client, site, tenant, state, address, storeURL string
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "create --client C --site S [--ttl 24h]",
@@ -36,7 +36,7 @@ hash. Give it to the installer: sitewarden-runner enroll --token <token>.`,
 					return usageError{fmt.Errorf("%s %q: use 1-63 letters, digits, '-', '_' or '.'", name, v)}
 				}
 			}
-			p, err := openPlane(cmd.Context(), state)
+			p, err := openPlaneStore(cmd.Context(), state, storeURL)
 			if err != nil {
 				return err
 			}
@@ -57,6 +57,7 @@ hash. Give it to the installer: sitewarden-runner enroll --token <token>.`,
 	cmd.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token stays valid")
 	cmd.Flags().StringVar(&state, "state", defaultStateDir(), "control plane state directory")
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1:7443", "control plane address the runner will dial")
+	cmd.Flags().StringVar(&storeURL, "store", "", "the server's --store (empty: SQLite in --state; postgres://... for replicas)")
 	_ = cmd.MarkFlagRequired("client")
 	_ = cmd.MarkFlagRequired("site")
 	return cmd

@@ -5,6 +5,10 @@
 //
 // The embedded default is SQLite (modernc.org/sqlite, pure Go) with its
 // migrations embedded in the binary (migrations/*.sql, applied in order on
-// Open). Every implementation must pass the contract suite in
+// Open). PostgreSQL (OpenPostgres, pgx) is the store of several
+// control-plane replicas: the same migrations with PostgreSQL bodies
+// (migrations/postgres), change notifications through LISTEN/NOTIFY
+// (Change, ListenChanges) and once-per-period background work (Once);
+// docs/scaling.md. Every implementation must pass the contract suite in
 // control-plane/store/storetest.
 package store

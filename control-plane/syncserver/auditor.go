@@ -34,6 +34,8 @@ type Auditor struct {
 	// keys returns a site's checkpoint verifier, or nil when none is known;
 	// nil keys means the store's per-site audit key (Site.AuditKey).
 	keys func(id store.Identity) note.Verifier
+	// trees holds each site's frontier of the mirrored records' tree.
+	trees trees
 }
 
 // NewAuditor returns an auditor that countersigns with signer and reports
@@ -112,6 +114,8 @@ func (a *Auditor) apply(ctx context.Context, st Store, id store.Identity, b *pb.
 	if end < b.GetFirstIndex() || end > cp.Size {
 		return refuse(pb.ErrorCode_ERROR_CODE_INVALID, "", fmt.Sprintf("records up to %d are beyond the checkpoint's size %d", end, cp.Size))
 	}
+	t := a.trees.lock(id)
+	defer t.mu.Unlock()
 	held, err := st.LatestCheckpoint(ctx, id.Client, id.Site)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -135,6 +139,10 @@ func (a *Auditor) apply(ctx context.Context, st Store, id store.Identity, b *pb.
 			return refuse(pb.ErrorCode_ERROR_CODE_INCONSISTENT_LOG, "", err.Error())
 		}
 	}
+	grown, reply := a.checkRecords(ctx, st, t, id, held, cp, b, log)
+	if reply != nil {
+		return reply
+	}
 	if err := st.AppendAudit(ctx, id.Client, id.Site, b.GetFirstIndex(), b.GetRecords()); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			if b.GetFirstIndex() <= held.Size {
@@ -145,6 +153,9 @@ func (a *Auditor) apply(ctx context.Context, st Store, id store.Identity, b *pb.
 		}
 		log.Error("mirror audit", "err", err)
 		return &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNAVAILABLE, Message: "store unavailable", Retryable: true}
+	}
+	if grown != nil {
+		t.f = grown
 	}
 	cosigned, err := audit.Cosign(b.GetCheckpoint(), a.signer)
 	if err != nil {

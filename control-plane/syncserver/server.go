@@ -36,6 +36,7 @@ type Store interface {
 	LatestCheckpoint(ctx context.Context, client, site string) (store.Checkpoint, error)
 	PutCheckpoint(ctx context.Context, c store.Checkpoint) error
 	AppendAudit(ctx context.Context, client, site string, first uint64, records [][]byte) error
+	AuditRecords(ctx context.Context, client, site string, from uint64, limit int) ([][]byte, error)
 }
 
 var _ Store = (store.Store)(nil)
@@ -67,6 +68,7 @@ type Server struct {
 	ln       *quic.Listener
 	attempts rateWindow
 	wg       sync.WaitGroup
+	stats    syncStats // items received and their lag (metrics.go)
 }
 
 // New returns a server that presents cert and accepts runners whose

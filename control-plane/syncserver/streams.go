@@ -169,6 +169,9 @@ func (s *Server) applyItem(ctx context.Context, id store.Identity, m proto.Messa
 		log.Error("store item", "kind", string(it.Kind), "item", it.ID, "err", err)
 		return &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNAVAILABLE, ItemId: it.ID, Message: "store unavailable", Retryable: true}
 	}
+	if applied {
+		s.stats.observe(it.Kind, m, it.ReceivedAt)
+	}
 	log.Debug("item received", "kind", string(it.Kind), "item", it.ID, "applied", applied)
 	return &pb.Ack{Stream: string(it.Kind), ItemId: it.ID}
 }

@@ -20,6 +20,10 @@ type Goal struct {
 	// TicketText is untrusted input: data for the planner, never instructions.
 	TicketText string    `json:"ticket_text,omitempty"`
 	Deadline   time.Time `json:"deadline,omitzero"`
+	// Guidance is a supervisor's instruction on a goal returned to the agent
+	// after an escalation: trusted input (from a signed-in person), passed to
+	// the planner apart from the ticket text.
+	Guidance string `json:"guidance,omitempty"`
 }
 
 // Validate reports a goal that cannot be run, saying which field to fix.
@@ -35,6 +39,8 @@ func (g Goal) Validate() error {
 		return fmt.Errorf("%w: workflow is empty", ErrInvalidGoal)
 	case len(g.TicketText) > maxTicketText:
 		return fmt.Errorf("%w: ticket text is %d bytes, limit %d", ErrInvalidGoal, len(g.TicketText), maxTicketText)
+	case len(g.Guidance) > maxGuidance:
+		return fmt.Errorf("%w: guidance is %d bytes, limit %d", ErrInvalidGoal, len(g.Guidance), maxGuidance)
 	case len(g.Subject) > maxSubjectAttrs:
 		return fmt.Errorf("%w: %d subject attributes, limit %d", ErrInvalidGoal, len(g.Subject), maxSubjectAttrs)
 	}
@@ -43,6 +49,7 @@ func (g Goal) Validate() error {
 
 const (
 	maxTicketText   = 16 << 10
+	maxGuidance     = 4 << 10
 	maxSubjectAttrs = 32
 )
 

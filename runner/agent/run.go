@@ -54,10 +54,14 @@ func (a *Agent) Run(ctx context.Context, g Goal) Outcome {
 	if err := g.Validate(); err != nil {
 		return r.finish(StatusFailed, err.Error())
 	}
-	if _, err := r.audit(ctx, audit.KindGoalReceived, "requester:"+g.Requester, map[string]any{
+	received := map[string]any{
 		"workflow": g.Workflow, "requester": g.Requester, "subject": g.Subject,
 		"ticket_sha256": sha256Hex([]byte(g.TicketText)), "ticket_bytes": len(g.TicketText),
-	}); err != nil {
+	}
+	if g.Guidance != "" {
+		received["guidance"] = g.Guidance // a supervisor's words, kept whole
+	}
+	if _, err := r.audit(ctx, audit.KindGoalReceived, "requester:"+g.Requester, received); err != nil {
 		return r.finish(StatusFailed, err.Error())
 	}
 	if done := r.setup(ctx); done {
@@ -211,7 +215,7 @@ func (r *run) state() model.State {
 		subject[k] = v
 	}
 	return model.State{
-		Goal:    model.Goal{ID: r.goal.ID, Workflow: r.goal.Workflow, Subject: subject, TicketText: r.goal.TicketText},
+		Goal:    model.Goal{ID: r.goal.ID, Workflow: r.goal.Workflow, Subject: subject, TicketText: r.goal.TicketText, Guidance: r.goal.Guidance},
 		Tools:   r.tools,
 		History: r.history,
 		Budget: model.Budget{

@@ -38,7 +38,7 @@ func writeMiB(db *badger.DB, mib int, after func()) <-chan error {
 		for range mib * 8 {
 			wb := db.NewWriteBatch()
 			for range 128 {
-				if err := wb.Set(numKey(prefixRecord, n), val); err != nil {
+				if err := wb.Set(numKey(prefixEntry, n), val); err != nil {
 					wb.Cancel()
 					done <- err
 					return
@@ -113,7 +113,7 @@ func TestCompactionOnDemandNeverStalls(t *testing.T) {
 	// Everything written is readable after the compactions.
 	err := db.View(func(txn *badger.Txn) error {
 		for _, n := range []uint64{0, 4096, 64*8*128 - 1} {
-			if _, ok, err := getBytes(txn, numKey(prefixRecord, n)); err != nil || !ok {
+			if _, ok, err := getBytes(txn, numKey(prefixEntry, n)); err != nil || !ok {
 				return fmt.Errorf("key %d: found %v, %v", n, ok, err)
 			}
 		}

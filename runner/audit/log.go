@@ -23,9 +23,9 @@ import (
 // Export are safe for concurrent use; Close ends all of them.
 //
 // One goroutine (the committer) owns the write side: it gathers concurrent
-// appends into a group commit (one segment write and one data sync), then
-// indexes the records in Badger, answers the callers, and signs
-// checkpoints.
+// appends into a group commit (one segment write and one data sync) and
+// answers the callers. A second (the indexer) writes the committed records
+// to the Badger index and signs checkpoints (commit.go).
 type Log struct {
 	cfg    Config
 	log    *slog.Logger
@@ -37,6 +37,7 @@ type Log struct {
 	hcache hashCache
 
 	reqs    chan *appendReq
+	reqPool sync.Pool // *appendReq, reused once their caller has the answer
 	cpReqs  chan chan cpResult
 	jobs    chan indexJob // committer -> indexer, in log order
 	closing chan struct{}
@@ -156,6 +157,9 @@ func Open(ctx context.Context, cfg Config, key ed25519.PrivateKey, log *slog.Log
 // recover checks the log's identity, replays segment entries the index
 // lacks, repairs the tail, and loads the latest checkpoint.
 func (l *Log) recover(ctx context.Context, segDir string) error {
+	if err := l.upgradeIndex(); err != nil {
+		return err
+	}
 	var indexed uint64
 	err := l.db.Update(func(txn *badger.Txn) error {
 		o, ok, err := getBytes(txn, metaOrigin)
@@ -191,6 +195,9 @@ func (l *Log) recover(ctx context.Context, segDir string) error {
 			if err := txn.Set(metaOrigin, []byte(l.origin)); err != nil {
 				return err
 			}
+			if err := txn.Set(metaFormat, []byte{indexFormat}); err != nil {
+				return err
+			}
 		}
 		indexed, _, err = getUint(txn, metaSize)
 		return err
@@ -220,6 +227,40 @@ func (l *Log) recover(ctx context.Context, segDir string) error {
 	}
 	l.log.Info("audit log open", "dir", l.cfg.Dir, "origin", l.origin, "size", size, "replayed", size-indexed)
 	return nil
+}
+
+// upgradeIndex turns an index of an earlier format into an empty one of
+// the current format (keeping identity and checkpoints), which replay then
+// fills from the segments. It refuses a format it does not know.
+func (l *Log) upgradeIndex() error {
+	var format []byte
+	var existing bool
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		if format, _, err = getBytes(txn, metaFormat); err != nil {
+			return err
+		}
+		_, existing, err = getBytes(txn, metaOrigin)
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case len(format) == 1 && format[0] == indexFormat, !existing && format == nil:
+		return nil // current, or a new index (recover sets the format)
+	case format != nil:
+		return fmt.Errorf("%w: %s has index format %v, this runner knows %d; delete that directory to rebuild it from the segments", ErrCorrupt, filepath.Join(l.cfg.Dir, "index"), format, indexFormat)
+	}
+	l.log.Info("audit index: converting to the current format; rebuilding it from the segments", "format", indexFormat)
+	if err := l.db.DropPrefix([]byte{prefixRecordV1}, []byte{prefixHashV1}); err != nil {
+		return fmt.Errorf("upgrade audit index: %w", err)
+	}
+	return l.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(metaSize); err != nil {
+			return err
+		}
+		return txn.Set(metaFormat, []byte{indexFormat})
+	})
 }
 
 // replay scans the segments from the one holding index indexed, feeds
@@ -396,16 +437,19 @@ func (l *Log) Append(ctx context.Context, r protocolaudit.Record) (uint64, error
 	}
 	select {
 	case res := <-req.done:
+		l.release(req)
 		return res.index, res.err
 	case <-l.done:
 		// The committer answers every request it takes before it exits.
 		select {
 		case res := <-req.done:
+			l.release(req)
 			return res.index, res.err
 		default:
 			return 0, ErrClosed
 		}
 	case <-ctx.Done():
+		// Not released: the committer may still answer it.
 		return 0, fmt.Errorf("append audit record (it may still be written): %w", ctx.Err())
 	}
 }
@@ -422,15 +466,28 @@ func (l *Log) enqueue(ctx context.Context, r protocolaudit.Record) (*appendReq, 
 	if p := l.failed.Load(); p != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFailed, *p)
 	}
-	req := &appendReq{enc: enc, done: make(chan appendResult, 1)}
+	req, _ := l.reqPool.Get().(*appendReq)
+	if req == nil {
+		req = &appendReq{done: make(chan appendResult, 1)}
+	}
+	req.enc = enc
 	select {
 	case l.reqs <- req:
 		return req, nil
 	case <-l.closing:
+		l.release(req)
 		return nil, ErrClosed
 	case <-ctx.Done():
+		l.release(req)
 		return nil, fmt.Errorf("append audit record: %w", ctx.Err())
 	}
+}
+
+// release returns an answered (or never queued) request to the pool. Its
+// done channel is empty again: the one answer was received.
+func (l *Log) release(req *appendReq) {
+	req.enc = nil
+	l.reqPool.Put(req)
 }
 
 // arrive ends an Append's part in l.coming (its request is queued, or it

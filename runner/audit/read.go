@@ -36,10 +36,10 @@ func (l *Log) scanRecords(ctx context.Context, from, to uint64, fn func(index ui
 		return err
 	}
 	return l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: []byte{prefixRecord}})
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: []byte{prefixEntry}})
 		defer it.Close()
 		want := from
-		for it.Seek(numKey(prefixRecord, from)); it.Valid() && want < to; it.Next() {
+		for it.Seek(numKey(prefixEntry, from)); it.Valid() && want < to; it.Next() {
 			item := it.Item()
 			idx := binary.BigEndian.Uint64(item.Key()[1:])
 			if idx != want {
@@ -50,7 +50,13 @@ func (l *Log) scanRecords(ctx context.Context, from, to uint64, fn func(index ui
 					return fmt.Errorf("read audit records: %w", err)
 				}
 			}
-			if err := item.Value(func(v []byte) error { return fn(idx, v) }); err != nil {
+			if err := item.Value(func(v []byte) error {
+				_, rec, err := splitEntry(v)
+				if err != nil {
+					return fmt.Errorf("record %d: %w", idx, err)
+				}
+				return fn(idx, rec)
+			}); err != nil {
 				return err
 			}
 			want++

@@ -35,17 +35,20 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func entryCRC(index uint64, rec []byte) uint32 {
-	var ib [8]byte
-	binary.BigEndian.PutUint64(ib[:], index)
-	return crc32.Update(crc32.Update(0, castagnoli, ib[:]), castagnoli, rec)
+// entryCRC is CRC-32C(index || rec), given index as its 8 big-endian
+// bytes (a slice of the entry's header: a local array would escape to the
+// heap through crc32.Update).
+func entryCRC(index []byte, rec []byte) uint32 {
+	return crc32.Update(crc32.Update(0, castagnoli, index), castagnoli, rec)
 }
 
 // appendEntry appends one segment entry to buf.
 func appendEntry(buf []byte, index uint64, rec []byte) []byte {
+	h := len(buf)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(rec)))
-	buf = binary.BigEndian.AppendUint32(buf, entryCRC(index, rec))
+	buf = append(buf, 0, 0, 0, 0) // CRC, below
 	buf = binary.BigEndian.AppendUint64(buf, index)
+	binary.BigEndian.PutUint32(buf[h+4:], entryCRC(buf[h+8:h+16], rec))
 	return append(buf, rec...)
 }
 
@@ -190,7 +193,7 @@ func (s *segment) scan(want uint64, fn func(index uint64, rec []byte) error) (ui
 		if _, err := io.ReadFull(r, rec); err != nil {
 			return want, fmt.Errorf("read audit segment %s: %w", s.path, err)
 		}
-		if entryCRC(index, rec) != crc {
+		if entryCRC(h[8:], rec) != crc {
 			return want, fmt.Errorf("%w at %s:%d: checksum mismatch", errTorn, s.path, off)
 		}
 		if index != want {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,16 +17,27 @@ import (
 
 // Badger keys. Integers are big-endian so keys sort by number.
 const (
-	prefixRecord     = 'r' // 'r' | index          -> canonical record
-	prefixHash       = 'h' // 'h' | storage index  -> 32-byte tlog hash
-	prefixCheckpoint = 'c' // 'c' | tree size      -> signed checkpoint note
+	// 'e' | index -> entry: k (1 byte) || the record's k tlog stored hashes
+	// (32 bytes each, levels 0..k-1) || canonical record. One key per
+	// record: Badger's cost is mostly per key, and the record's stored
+	// hashes are written with it anyway.
+	prefixEntry      = 'e'
+	prefixCheckpoint = 'c' // 'c' | tree size -> signed checkpoint note
+	// Keys of index format 1 (a record and each stored hash under its own
+	// key), dropped and rebuilt from the segments on open.
+	prefixRecordV1 = 'r'
+	prefixHashV1   = 'h'
 )
 
 var (
 	metaSize   = []byte("m/size")   // records applied to the index (uint64 BE)
 	metaOrigin = []byte("m/origin") // the log's origin
 	metaKey    = []byte("m/vkey")   // the verifier key of the signing key
+	metaFormat = []byte("m/format") // index format (one byte); absent: 1
 )
+
+// indexFormat is the current index format (see prefixEntry).
+const indexFormat = 2
 
 func numKey(prefix byte, n uint64) []byte {
 	k := make([]byte, 9)
@@ -46,11 +58,12 @@ func (b badgerLogger) Errorf(f string, a ...any) {
 func (b badgerLogger) Warningf(f string, a ...any) {
 	b.log.Warn("badger", "msg_detail", strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
-func (b badgerLogger) Infof(f string, a ...any) {
-	b.log.Debug("badger", "msg_detail", strings.TrimSpace(fmt.Sprintf(f, a...)))
-}
+func (b badgerLogger) Infof(f string, a ...any) { b.Debugf(f, a...) }
 func (b badgerLogger) Debugf(f string, a ...any) {
-	b.log.Debug("badger", "msg_detail", strings.TrimSpace(fmt.Sprintf(f, a...)))
+	// Badger logs often on its write path: format only what is kept.
+	if b.log.Enabled(context.Background(), slog.LevelDebug) {
+		b.log.Debug("badger", "msg_detail", strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
 }
 
 func openBadger(dir string, cfg Config, log *slog.Logger) (*badger.DB, error) {
@@ -141,18 +154,50 @@ func (h *hashStore) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	return out, err
 }
 
+// readHashesTxn reads the stored hashes idx[i] for i in which. Stored hash
+// (level L, n) is written with record ((n+1) << L) - 1, at position L of
+// that record's entry.
 func readHashesTxn(txn *badger.Txn, idx []int64, out []tlog.Hash, which []int) error {
+	var key [9]byte
+	key[0] = prefixEntry
 	for _, i := range which {
-		v, ok, err := getBytes(txn, numKey(prefixHash, uint64(idx[i])))
-		if err != nil {
-			return err
+		level, n := tlog.SplitStoredHashIndex(idx[i])
+		if level < 0 || level > 62 || n < 0 || n >= int64(1)<<(62-level) {
+			return fmt.Errorf("%w: tree hash %d is out of range", ErrCorrupt, idx[i])
 		}
-		if !ok || len(v) != tlog.HashSize {
+		binary.BigEndian.PutUint64(key[1:], uint64(((n+1)<<level)-1))
+		item, err := txn.Get(key[:])
+		if errors.Is(err, badger.ErrKeyNotFound) {
 			return fmt.Errorf("%w: tree hash %d is missing", ErrCorrupt, idx[i])
 		}
-		out[i] = tlog.Hash(v)
+		if err != nil {
+			return fmt.Errorf("read audit index: %w", err)
+		}
+		if err := item.Value(func(v []byte) error {
+			hs, _, err := splitEntry(v)
+			if err != nil {
+				return err
+			}
+			if level >= len(hs)/tlog.HashSize {
+				return fmt.Errorf("%w: tree hash %d is missing", ErrCorrupt, idx[i])
+			}
+			out[i] = tlog.Hash(hs[level*tlog.HashSize:])
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// splitEntry splits an index entry (prefixEntry) into its stored hashes
+// (a multiple of 32 bytes) and its record.
+func splitEntry(v []byte) (hashes, rec []byte, err error) {
+	if len(v) < 1 || v[0] == 0 || len(v) < 1+int(v[0])*tlog.HashSize {
+		return nil, nil, fmt.Errorf("%w: malformed index entry of %d bytes", ErrCorrupt, len(v))
+	}
+	k := int(v[0])
+	return v[1 : 1+k*tlog.HashSize], v[1+k*tlog.HashSize:], nil
 }
 
 // txnHashes reads stored hashes inside one read transaction (proofs),
@@ -216,12 +261,23 @@ func (c *hashCache) put(idx int64, h tlog.Hash) {
 	c.m[idx] = h
 }
 
-// apply indexes records start, start+1, ... in one Badger transaction:
-// the records, their stored tree hashes and the new size. It then keeps
-// the new tree's peaks in memory for the next batch and the next root.
+// apply indexes records start, start+1, ... in one Badger write batch:
+// one entry per record (its stored tree hashes and the record) and the new
+// size. It then keeps the new tree's peaks in memory for the next batch
+// and the next root.
 func (h *hashStore) apply(start uint64, recs [][]byte) error {
-	h.pending = make(map[int64]tlog.Hash, 2*len(recs)+8)
-	defer func() { h.pending = nil }()
+	if h.pending == nil {
+		h.pending = make(map[int64]tlog.Hash, 2*len(recs)+8)
+	}
+	defer clear(h.pending)
+	// Keys and values are cut from two buffers (Badger keeps the slices
+	// until the batch is flushed): two allocations per batch, not per key.
+	size := 0
+	for _, rec := range recs {
+		size += 1 + 2*tlog.HashSize + len(rec) // most records store 1 or 2 hashes
+	}
+	keys := make([]byte, 0, 9*len(recs))
+	vals := make([]byte, 0, size)
 	wb := h.db.NewWriteBatch()
 	defer wb.Cancel()
 	for i, rec := range recs {
@@ -233,11 +289,20 @@ func (h *hashStore) apply(start uint64, recs [][]byte) error {
 		base := tlog.StoredHashIndex(0, int64(n))
 		for j, hv := range hs {
 			h.pending[base+int64(j)] = hv
-			if err := wb.Set(numKey(prefixHash, uint64(base+int64(j))), append([]byte(nil), hv[:]...)); err != nil {
-				return fmt.Errorf("index audit record %d: %w", n, err)
-			}
 		}
-		if err := wb.Set(numKey(prefixRecord, n), rec); err != nil {
+		k0 := len(keys)
+		keys = append(keys, prefixEntry)
+		keys = binary.BigEndian.AppendUint64(keys, n)
+		if need := 1 + len(hs)*tlog.HashSize + len(rec); cap(vals)-len(vals) < need {
+			vals = make([]byte, 0, max(need, size)) // the earlier buffer stays with its entries
+		}
+		v0 := len(vals)
+		vals = append(vals, byte(len(hs)))
+		for _, hv := range hs {
+			vals = append(vals, hv[:]...)
+		}
+		vals = append(vals, rec...)
+		if err := wb.Set(keys[k0:len(keys):len(keys)], vals[v0:len(vals):len(vals)]); err != nil {
 			return fmt.Errorf("index audit record %d: %w", n, err)
 		}
 	}

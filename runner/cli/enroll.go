@@ -40,7 +40,7 @@ file is deleted once used.`,
 			if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 				return fmt.Errorf("enroll: state directory: %w", err)
 			}
-			id, err := enroll.Enroller{Dir: cfg.StateDir}.Enroll(cmd.Context(), token)
+			id, err := enroll.Enroller{Dir: cfg.StateDir, Proxy: cfg.ProxyURL()}.Enroll(cmd.Context(), token)
 			if err != nil {
 				return err
 			}

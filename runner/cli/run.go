@@ -179,6 +179,7 @@ func runRunner(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	for ctx.Err() == nil {
 		scfg := rsync.DefaultConfig()
 		scfg.Address, scfg.RunnerVersion, scfg.HeartbeatInterval = address, Version, cfg.HeartbeatInterval
+		scfg.Alternates = cfg.ControlPlanes
 		client, err := rsync.New(scfg, creds.Cert, creds.CA, rsync.Deps{Outbox: outbox, Inbox: inbox, Scope: scope, Witness: st.witness, Health: health, Log: log})
 		if err != nil {
 			return err
@@ -214,7 +215,7 @@ func runUntilRenewed(ctx context.Context, cfg config.Config, client *rsync.Clien
 	check := func() {
 		rctx, rcancel := context.WithTimeout(ctx, time.Minute)
 		defer rcancel()
-		ok, err := enroll.Enroller{Dir: cfg.StateDir}.Renew(rctx)
+		ok, err := enroll.Enroller{Dir: cfg.StateDir, Proxy: cfg.ProxyURL()}.Renew(rctx)
 		switch {
 		case err != nil:
 			log.Warn("certificate renewal failed; will retry", "err", err.Error())
@@ -257,7 +258,7 @@ func loadOrEnroll(ctx context.Context, cfg config.Config, log *slog.Logger) (enr
 	if rerr != nil {
 		return creds, err
 	}
-	id, err := enroll.Enroller{Dir: cfg.StateDir}.Enroll(ctx, string(tok))
+	id, err := enroll.Enroller{Dir: cfg.StateDir, Proxy: cfg.ProxyURL()}.Enroll(ctx, string(tok))
 	if err != nil {
 		return creds, fmt.Errorf("enroll with %s: %w", cfg.EnrollTokenFile, err)
 	}

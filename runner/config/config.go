@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,6 +17,10 @@ type Config struct {
 	// ControlPlane is the control plane's host:port. Enrollment records the
 	// address the token names; this overrides it when set.
 	ControlPlane string `yaml:"control_plane,omitempty"`
+	// ControlPlanes are more replicas of the same control plane (host:port;
+	// docs/scaling.md): the runner fails over to the next one when its
+	// replica goes away, and resumes from its cursors.
+	ControlPlanes []string `yaml:"control_planes,omitempty"`
 	// StateDir holds the site key and certificate, the outbox, the inbox and
 	// the last good scope bundle.
 	StateDir string `yaml:"state_dir"`
@@ -43,6 +48,10 @@ type Config struct {
 	// ModelName: no model, playbooks only).
 	ModelHost string `yaml:"model_host,omitempty"`
 	ModelName string `yaml:"model_name,omitempty"`
+	// Proxy is an HTTP(S) proxy URL (http://host:port) for enrollment and
+	// certificate renewal, which run over HTTPS. QUIC sync is UDP and never
+	// goes through it (docs/deploy.md).
+	Proxy string `yaml:"proxy,omitempty"`
 }
 
 // DefaultConfig returns the embedded defaults for this OS.
@@ -96,8 +105,16 @@ func (c Config) Validate() error {
 	if c.RenewCheckInterval < time.Second {
 		errs = append(errs, fmt.Errorf("config: renew_check_interval %s is below 1s", c.RenewCheckInterval))
 	}
+	for _, a := range c.ControlPlanes {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("config: control_planes entry %q: use host:port", a))
+		}
+	}
 	if c.OutboxLimit < 1 {
 		errs = append(errs, fmt.Errorf("config: outbox_limit %d must be positive", c.OutboxLimit))
+	}
+	if err := validateProxy(c.Proxy); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

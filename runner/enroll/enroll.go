@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,8 @@ type Enroller struct {
 	Now func() time.Time
 	// Timeout bounds one call to the control plane (30 s when zero).
 	Timeout time.Duration
+	// Proxy, when set, carries the HTTPS calls (CONNECT); nil: direct.
+	Proxy *url.URL
 }
 
 func (e Enroller) now() time.Time {
@@ -274,7 +277,11 @@ func (e Enroller) exchange(ctx context.Context, address, pin string, cfg *tls.Co
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false}, Timeout: timeout}
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false}
+	if e.Proxy != nil {
+		tr.Proxy = http.ProxyURL(e.Proxy)
+	}
+	hc := &http.Client{Transport: tr, Timeout: timeout}
 	defer hc.CloseIdleConnections()
 	b, err := json.Marshal(body)
 	if err != nil {

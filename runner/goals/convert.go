@@ -19,7 +19,7 @@ func fromProtoGoal(g *pb.Goal) agent.Goal {
 	out := agent.Goal{
 		ID: g.GetGoalId(), Client: g.GetClientId(), Site: g.GetSiteId(), Agent: g.GetAgent(),
 		Workflow: g.GetWorkflow(), Requester: g.GetRequester(), Subject: maps.Clone(g.GetSubject()),
-		TicketText: g.GetTicketText(),
+		TicketText: g.GetTicketText(), Guidance: g.GetGuidance(),
 	}
 	if g.GetDeadline() != nil {
 		out.Deadline = g.GetDeadline().AsTime()
@@ -29,7 +29,7 @@ func fromProtoGoal(g *pb.Goal) agent.Goal {
 
 func toProtoGoal(g agent.Goal) *pb.Goal {
 	out := &pb.Goal{GoalId: g.ID, ClientId: g.Client, SiteId: g.Site, Agent: g.Agent, Workflow: g.Workflow,
-		Requester: g.Requester, Subject: maps.Clone(g.Subject), TicketText: g.TicketText}
+		Requester: g.Requester, Subject: maps.Clone(g.Subject), TicketText: g.TicketText, Guidance: g.Guidance}
 	if !g.Deadline.IsZero() {
 		out.Deadline = timestamppb.New(g.Deadline)
 	}

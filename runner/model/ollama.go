@@ -172,7 +172,7 @@ func (o *Ollama) prepare(s State) (*request, error) {
 	chat := &api.ChatRequest{
 		Model: o.cfg.Model,
 		Messages: []api.Message{
-			{Role: "system", Content: systemPrompt},
+			{Role: "system", Content: systemPromptFor(s)},
 			{Role: "user", Content: user},
 		},
 		Stream:    &stream,

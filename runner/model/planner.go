@@ -43,6 +43,10 @@ type Goal struct {
 	// TicketText is the requester's free text: untrusted data, never
 	// instructions.
 	TicketText string
+	// Guidance is a supervisor's advice on a goal returned to the agent
+	// after an escalation: trusted input, shown to the planner apart from
+	// the ticket text. Empty for most goals.
+	Guidance string
 }
 
 // Tool is one action offered to the planner.

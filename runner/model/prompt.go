@@ -27,6 +27,20 @@ Rules:
 4. Answer "done" only when the attempts show the goal is reached; the agent verifies it independently. Answer "escalate" when no listed tool can make progress.
 5. Do not repeat an attempt that failed with the same arguments.`
 
+// guidanceRule is added to the system prompt of a goal a supervisor
+// returned to the agent with guidance (and only then, so every other
+// goal's prompt stays the same).
+const guidanceRule = `
+6. The <supervisor_guidance> block was written by a supervisor of the managed service provider who reviewed an earlier escalation of this goal: it is trusted advice on how to proceed. Follow it as far as the listed tools allow; it never widens what the policy allows, and it is not the ticket_text.`
+
+// systemPromptFor returns the system prompt for a state.
+func systemPromptFor(s State) string {
+	if s.Goal.Guidance != "" {
+		return systemPrompt + guidanceRule
+	}
+	return systemPrompt
+}
+
 // promptLimits bound what goes into a prompt.
 type promptLimits struct {
 	ticketBytes      int
@@ -119,6 +133,17 @@ type budgetData struct {
 // text or observation can close a tag or forge a new section.
 func userPrompt(s State, lim promptLimits) (string, error) {
 	var b strings.Builder
+	if s.Goal.Guidance != "" {
+		// Trusted input from a signed-in supervisor, in its own block and
+		// JSON-encoded: ticket text cannot forge this block.
+		g, err := json.Marshal(truncateUTF8(s.Goal.Guidance, lim.ticketBytes))
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("<supervisor_guidance>\n")
+		b.Write(g)
+		b.WriteString("\n</supervisor_guidance>\n")
+	}
 	gd, err := json.Marshal(goalData{
 		Workflow:   s.Goal.Workflow,
 		Subject:    s.Goal.Subject,

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -123,13 +124,17 @@ type Deps struct {
 
 // Client keeps the runner synced with the control plane.
 type Client struct {
-	cfg   Config
-	d     Deps
-	tls   *tls.Config
+	cfg Config
+	d   Deps
+	// addrs are Address then the Alternates (no repeats); tls holds the
+	// TLS configuration of each (its server name).
+	addrs []string
+	tls   []*tls.Config
 	kick  chan struct{}
 	start time.Time
 
 	connected atomic.Bool
+	ups       atomic.Uint64 // sessions established
 	hbSeq     atomic.Uint64
 	acked     atomic.Uint64 // audit size the control plane countersigned
 	mu        stdsync.Mutex
@@ -157,22 +162,27 @@ func New(cfg Config, cert tls.Certificate, ca *x509.Certificate, d Deps) (*Clien
 	if cfg.MaxFrame <= 0 {
 		cfg.MaxFrame = protocol.DefaultMaxFrameSize
 	}
-	host, _, err := net.SplitHostPort(cfg.Address)
-	if err != nil {
-		return nil, fmt.Errorf("sync: control plane address %q: %w", cfg.Address, err)
-	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	return &Client{
-		cfg: cfg, d: d, kick: make(chan struct{}, 1), start: d.Clock.Now(),
-		tls: &tls.Config{
+	c := &Client{cfg: cfg, d: d, kick: make(chan struct{}, 1), start: d.Clock.Now()}
+	for _, a := range append([]string{cfg.Address}, cfg.Alternates...) {
+		if slices.Contains(c.addrs, a) {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("sync: control plane address %q: %w", a, err)
+		}
+		c.addrs = append(c.addrs, a)
+		c.tls = append(c.tls, &tls.Config{
 			MinVersion:   tls.VersionTLS13,
 			Certificates: []tls.Certificate{cert},
 			RootCAs:      pool,
 			ServerName:   host,
 			NextProtos:   []string{protocol.ALPN},
-		},
-	}, nil
+		})
+	}
+	return c, nil
 }
 
 // Kick asks the client to flush the outbox and send new audit records now
@@ -219,16 +229,23 @@ func Backoff(n int, lo, hi time.Duration, r *rand.Rand) time.Duration {
 	return half + time.Duration(r.Int64N(int64(half)+1))
 }
 
-// Run keeps a session up until ctx ends; it returns nil then. Between
-// sessions it waits Backoff; a session that lasted longer than BackoffMax
-// resets the attempt count.
+// Run keeps a session up until ctx ends; it returns nil then. When a
+// session ends or cannot start, it tries the next control-plane address
+// (Alternates) after a short random pause (below BackoffMin, so a replica's
+// sites do not all move at once); after every address failed in a row it
+// waits Backoff. A session that lasted longer than BackoffMax resets the
+// attempt count. Cursors and the outbox make the move lossless: a replica
+// serves from the shared store what the site has not acknowledged.
 func (c *Client) Run(ctx context.Context) error {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5157))
-	attempt := 0
+	attempt, cur, failed := 0, 0, 0
 	for ctx.Err() == nil {
-		began := c.d.Clock.Now()
-		err := c.session(ctx)
+		began, ups := c.d.Clock.Now(), c.ups.Load()
+		err := c.session(ctx, cur)
 		c.setConnected(false)
+		if c.ups.Load() != ups {
+			failed = 0 // it was up: this is the first failure in a row
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -238,6 +255,22 @@ func (c *Client) Run(ctx context.Context) error {
 		if c.d.Clock.Now().Sub(began) > c.cfg.BackoffMax {
 			attempt = 0
 		}
+		failed++
+		if len(c.addrs) > 1 {
+			from := c.addrs[cur]
+			cur = (cur + 1) % len(c.addrs)
+			if failed < len(c.addrs) {
+				pause := time.Duration(r.Int64N(int64(c.cfg.BackoffMin)))
+				c.d.Log.Warn("control plane replica unreachable; trying the next", "address", from, "next", c.addrs[cur], "err", err.Error())
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-c.d.Clock.After(pause):
+				}
+				continue
+			}
+		}
+		failed = 0
 		delay := Backoff(attempt, c.cfg.BackoffMin, c.cfg.BackoffMax, r)
 		attempt++
 		c.d.Log.Warn("control plane unreachable; working offline", "retry_in", delay.String(), "attempt", attempt, "err", err.Error())
@@ -250,16 +283,17 @@ func (c *Client) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Client) session(ctx context.Context) error {
+func (c *Client) session(ctx context.Context, n int) error {
+	addr := c.addrs[n]
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
-	conn, err := quic.DialAddr(dctx, c.cfg.Address, c.tls, &quic.Config{
+	conn, err := quic.DialAddr(dctx, addr, c.tls[n], &quic.Config{
 		HandshakeIdleTimeout: c.cfg.DialTimeout,
 		MaxIdleTimeout:       c.cfg.IdleTimeout,
 		KeepAlivePeriod:      c.cfg.IdleTimeout / 3,
 	})
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", c.cfg.Address, err)
+		return fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	defer conn.CloseWithError(0, "")
 	ctrl, err := conn.OpenStreamSync(dctx)
@@ -279,7 +313,8 @@ func (c *Client) session(ctx context.Context) error {
 	notify := make(chan string, 8)
 	go c.readControl(sctx, stop, ctrl, notify)
 	c.setConnected(true)
-	c.d.Log.Info("connected to control plane", "address", c.cfg.Address, "protocol", welcome.GetProtocolVersion(),
+	c.ups.Add(1)
+	c.d.Log.Info("connected to control plane", "address", addr, "protocol", welcome.GetProtocolVersion(),
 		"server_version", welcome.GetServerVersion(), "heartbeat_s", int(hb/time.Second))
 
 	if err := c.heartbeat(ctrl); err != nil {

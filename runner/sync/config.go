@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -9,6 +10,11 @@ import (
 type Config struct {
 	// Address is the control plane's host:port (UDP).
 	Address string
+	// Alternates are more replicas of the same control plane (host:port,
+	// sharing its CA and store): when a session ends or a dial fails, the
+	// client tries the next address of Address, Alternates... at once, and
+	// backs off only after every one failed in a row.
+	Alternates []string
 	// RunnerVersion is sent in Hello and heartbeats.
 	RunnerVersion string
 	// HeartbeatInterval applies until the control plane's Welcome names one.
@@ -52,6 +58,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Address == "":
 		return fmt.Errorf("sync config: control plane address is empty; set control_plane or enroll first")
+	case slices.Contains(c.Alternates, ""):
+		return fmt.Errorf("sync config: an alternate control plane address is empty")
 	case c.HeartbeatInterval < 100*time.Millisecond:
 		return fmt.Errorf("sync config: heartbeat interval %s is below 100ms", c.HeartbeatInterval)
 	case c.DialTimeout <= 0 || c.StreamTimeout <= 0 || c.IdleTimeout <= 0:

@@ -82,6 +82,35 @@ func start(tb testing.TB, pick func() (int, int, error)) *Server {
 
 var errPortInUse = errors.New("port already in use")
 
+// StartIn is Start for programs that are not tests (the 'make run' demo):
+// it creates the instance in dir (new or empty), starts slapd on two free
+// loopback ports and waits until it answers. Stop it with Stop.
+func StartIn(dir string) (*Server, error) {
+	for _, bin := range []string{slapdPath, slapaddPath} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("slapdtest: %s not found (%w): install the Debian packages slapd and ldap-utils ('make deps')", bin, err)
+		}
+	}
+	if err := prepare(dir); err != nil {
+		return nil, fmt.Errorf("slapdtest: prepare instance in %s: %w", dir, err)
+	}
+	var lastErr error
+	for range startAttempts {
+		s, err := launch(dir, freePorts)
+		if err == nil {
+			return s, nil
+		}
+		if lastErr = err; !errors.Is(err, errPortInUse) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("slapdtest: start slapd: %w", lastErr)
+}
+
+// Stop stops slapd (SIGTERM, then SIGKILL after 5 s). Start's instances
+// stop by themselves at the end of the test.
+func (s *Server) Stop() { s.stop() }
+
 const (
 	slapdPath   = "/usr/sbin/slapd"
 	slapaddPath = "/usr/sbin/slapadd"

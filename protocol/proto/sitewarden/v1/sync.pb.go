@@ -1000,9 +1000,13 @@ type Goal struct {
 	// subject holds the goal's named attributes (e.g. user = "dana").
 	Subject map[string]string `protobuf:"bytes,7,rep,name=subject,proto3" json:"subject,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// ticket_text is untrusted input: data for the agent, never instructions.
-	TicketText    string                 `protobuf:"bytes,8,opt,name=ticket_text,json=ticketText,proto3" json:"ticket_text,omitempty"`
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deadline,proto3" json:"deadline,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	TicketText string                 `protobuf:"bytes,8,opt,name=ticket_text,json=ticketText,proto3" json:"ticket_text,omitempty"`
+	Deadline   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// guidance is a supervisor's instruction when an escalated goal is
+	// returned to the agent: trusted input from a signed-in person, unlike
+	// ticket_text. Empty for a goal nobody returned.
+	Guidance      string `protobuf:"bytes,11,opt,name=guidance,proto3" json:"guidance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,6 +1109,13 @@ func (x *Goal) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Goal) GetGuidance() string {
+	if x != nil {
+		return x.Guidance
+	}
+	return ""
 }
 
 // GoalAssignment flows control plane → runner.
@@ -2260,7 +2271,7 @@ const file_sitewarden_v1_sync_proto_rawDesc = "" +
 	"\tsignature\x18\x06 \x01(\fR\tsignature\x12\x15\n" +
 	"\x06key_id\x18\a \x01(\tR\x05keyId\"1\n" +
 	"\fScopeRequest\x12!\n" +
-	"\fhave_version\x18\x01 \x01(\x04R\vhaveVersion\"\xb1\x03\n" +
+	"\fhave_version\x18\x01 \x01(\x04R\vhaveVersion\"\xcd\x03\n" +
 	"\x04Goal\x12\x17\n" +
 	"\agoal_id\x18\x01 \x01(\tR\x06goalId\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x17\n" +
@@ -2274,7 +2285,8 @@ const file_sitewarden_v1_sync_proto_rawDesc = "" +
 	"\bdeadline\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x129\n" +
 	"\n" +
 	"created_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x1a:\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
+	"\bguidance\x18\v \x01(\tR\bguidance\x1a:\n" +
 	"\fSubjectEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// machine describes where the benchmarks ran.
+type machine struct {
+	CPU, Cores, Memory, Kernel, Go, TempFS string
+	// Load is the load average (1, 5, 15 min) when the report is written:
+	// the machine is shared, and other work slows every figure.
+	Load string
+}
+
+func describeMachine() machine {
+	m := machine{CPU: "unknown", Cores: strconv.Itoa(runtime.NumCPU()), Memory: "unknown", Kernel: runtime.GOOS,
+		Go: runtime.Version(), TempFS: "unknown", Load: "unknown"}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.Load = strings.Join(f[:3], " ")
+		}
+	}
+	if v := procField("/proc/cpuinfo", "model name"); v != "" {
+		m.CPU = v
+	}
+	if v := procField("/proc/meminfo", "MemTotal"); v != "" {
+		if kb, err := strconv.ParseFloat(strings.TrimSuffix(v, " kB"), 64); err == nil {
+			m.Memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = runtime.GOOS + " " + strings.TrimSpace(string(b))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
+		m.Go = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.CommandContext(ctx, "stat", "-f", "-c", "%T", os.TempDir()).Output(); err == nil {
+		m.TempFS = strings.TrimSpace(string(out)) + " (" + os.TempDir() + ")"
+	}
+	return m
+}
+
+// procField returns the value of the first "key : value" line of a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 0; sc.Scan() && n < 10000; n++ {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
