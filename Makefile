@@ -49,8 +49,8 @@ deps: ## Install the system packages the tests need (Debian, as root; idempotent
 	@bash .ci/deps.sh
 
 .PHONY: test
-test: deps build ollama ## Run every test, including integration tests with real servers
-	SITEWARDEN_BIN=$(CURDIR)/bin $(GO) test $(TESTFLAGS) ./...
+test: deps build ollama ## Run every test, including integration tests with real servers (screenshots: test-artifacts/)
+	SITEWARDEN_BIN=$(CURDIR)/bin SW_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test $(TESTFLAGS) ./...
 
 .PHONY: ollama
 ollama: ## Build the Ollama server for runner/model's real-server test (once; cached outside the repo)
@@ -91,4 +91,4 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each
 
 .PHONY: clean
 clean: ## Remove build outputs
-	rm -rf bin dist
+	rm -rf bin dist test-artifacts

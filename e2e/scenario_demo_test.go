@@ -86,6 +86,7 @@ func TestMakeRunDemo(t *testing.T) {
 		`(password reset, after the supervisor's decision): resolved`,
 		`denied by policy rule never-privileged-accounts`,
 		`(disk cleanup in shadow mode): escalated`,
+		`shadow mode: proposed host.cleanup {"dry_run":false,"older_than_days":14,"roots":["/var/tmp"]}, nothing changed`,
 		`demo: stopped: control plane, runners and demo directory`,
 	} {
 		if !strings.Contains(first, want) {

@@ -287,12 +287,16 @@ func build(cfg Config, m *merged) (*Scope, error) {
 	if s.rules > cfg.MaxRules {
 		return nil, m.clientAt.errf("%d rules, limit %d", s.rules, cfg.MaxRules)
 	}
+	senv, err := newStepEnv(cfg, m.actions)
+	if err != nil {
+		return nil, err
+	}
 	for wf, alts := range m.playbooks {
 		at := m.playAt[wf]
 		if !workflows[wf] {
 			return nil, at.errf("playbook for workflow %q, which no agent handles; add it to an agent's workflows or remove the playbook", wf)
 		}
-		pbs, err := buildPlaybook(alts, at, m.actions)
+		pbs, err := buildPlaybook(alts, at, senv)
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +307,7 @@ func build(cfg Config, m *merged) (*Scope, error) {
 		if !workflows[wf] {
 			return nil, at.errf("validation for workflow %q, which no agent handles; add it to an agent's workflows or remove it", wf)
 		}
-		v, err := buildStep(st, at, m.actions)
+		v, err := buildStep(st, at, senv)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,9 @@
 package policies
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // Config bounds what the compiler accepts and what one evaluation may cost.
 type Config struct {
@@ -16,6 +19,12 @@ type Config struct {
 	MaxDocumentBytes int
 	// MaxRules bounds the number of allow and deny rules in a scope.
 	MaxRules int
+	// ParamSchemas maps an action to its parameters' JSON Schema: playbook
+	// and validation steps of these actions are checked against it when a
+	// scope compiles (types, required and unknown parameters, bounds).
+	// Steps of other actions are checked when the planner proposes them.
+	// DefaultConfig sets the shipped plugins' schemas.
+	ParamSchemas map[string]json.RawMessage
 }
 
 // DefaultConfig returns the limits the runner and the control plane use.
@@ -25,6 +34,7 @@ func DefaultConfig() Config {
 		MaxExpressionBytes: 4 << 10,
 		MaxDocumentBytes:   1 << 20,
 		MaxRules:           10_000,
+		ParamSchemas:       ShippedParamSchemas(),
 	}
 }
 

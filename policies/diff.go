@@ -318,7 +318,7 @@ func describeStep(s StepDoc) string {
 	}
 	var ps []string
 	for _, k := range slices.Sorted(maps.Keys(s.Params)) {
-		ps = append(ps, k+"="+s.Params[k])
+		ps = append(ps, k+"="+describeValue(s.Params[k]))
 	}
 	return s.Action + "(" + strings.Join(ps, ", ") + ")"
 }
@@ -329,4 +329,18 @@ func describeSteps(ss []StepDoc) string {
 		parts[i] = describeStep(s)
 	}
 	return strings.Join(parts, "; ")
+}
+
+func describeValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = describeValue(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return fmt.Sprint(v)
 }

@@ -93,11 +93,14 @@ type PlaybookDoc struct {
 	Steps []StepDoc `yaml:"steps" json:"steps"`
 }
 
-// StepDoc is one action with its parameters. A parameter value may hold
-// {{goal.ATTR}} placeholders, replaced by the goal's attributes.
+// StepDoc is one action with its parameters. A parameter value is a
+// string (which may hold {{goal.ATTR}} placeholders, replaced by the goal's
+// attributes), an integer, a number, a boolean, or a list of those; it is
+// checked against the action's parameter schema when Config.ParamSchemas
+// knows the action.
 type StepDoc struct {
-	Action string            `yaml:"action" json:"action"`
-	Params map[string]string `yaml:"params,omitempty" json:"params,omitempty"`
+	Action string         `yaml:"action" json:"action"`
+	Params map[string]any `yaml:"params,omitempty" json:"params,omitempty"`
 	// Expect (validation only) holds the top-level values the validation
 	// action's result must show for the goal to count as reached.
 	Expect map[string]any `yaml:"expect,omitempty" json:"expect,omitempty"`

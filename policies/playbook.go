@@ -1,6 +1,8 @@
 package policies
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -11,7 +13,9 @@ import (
 // Step is one action with its parameters, rendered for a goal.
 type Step struct {
 	Action string
-	Params map[string]string
+	// Params are the step's parameters, typed as the scope wrote them:
+	// string (placeholders filled), int64, float64, bool, or []any of those.
+	Params map[string]any
 	// Expect is set for a validation step: the values its result must show.
 	Expect map[string]any
 }
@@ -20,17 +24,104 @@ type Step struct {
 type Playbook struct {
 	Name  string
 	Steps []Step
+	// Skipped is set, and Steps empty, when the alternative cannot be used
+	// for this goal because an input it needs is absent (e.g. "the goal has
+	// no attribute \"mail\""): the planner skips it and says why.
+	Skipped string
 }
 
 type step struct {
 	action string
-	params map[string]template
+	params map[string]param
 	expect map[string]any
 }
 
 type playbook struct {
 	name  string
 	steps []step
+}
+
+// param is a parameter value as written: a string template, a literal
+// (int64, float64, bool), or a list of those.
+type param struct {
+	tpl  template
+	lit  any
+	list []param
+	kind paramKind
+}
+
+type paramKind uint8
+
+const (
+	paramString paramKind = iota
+	paramLiteral
+	paramList
+)
+
+// maxListParam bounds a list parameter's elements.
+const maxListParam = 256
+
+// buildParam turns a decoded YAML or JSON value into a param.
+func buildParam(v any, inList bool) (param, error) {
+	switch x := v.(type) {
+	case string:
+		t, err := parseTemplate(x)
+		return param{tpl: t, kind: paramString}, err
+	case bool, float64:
+		return param{lit: x, kind: paramLiteral}, nil
+	case int:
+		return param{lit: int64(x), kind: paramLiteral}, nil
+	case int64:
+		return param{lit: x, kind: paramLiteral}, nil
+	case uint64:
+		if x > 1<<62 {
+			return param{}, fmt.Errorf("integer %d is too large", x)
+		}
+		return param{lit: int64(x), kind: paramLiteral}, nil
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return param{lit: n, kind: paramLiteral}, nil
+		}
+		f, err := x.Float64()
+		return param{lit: f, kind: paramLiteral}, err
+	case []any:
+		if inList {
+			return param{}, errors.New("a list inside a list is not a parameter value; flatten it")
+		}
+		if len(x) > maxListParam {
+			return param{}, fmt.Errorf("a list of %d values, more than %d", len(x), maxListParam)
+		}
+		p := param{kind: paramList, list: make([]param, 0, len(x))}
+		for i, e := range x {
+			ep, err := buildParam(e, true)
+			if err != nil {
+				return param{}, fmt.Errorf("element %d: %w", i, err)
+			}
+			p.list = append(p.list, ep)
+		}
+		return p, nil
+	case nil:
+		return param{}, errors.New("no value; write a value or remove the parameter")
+	}
+	return param{}, fmt.Errorf("a %T is not a parameter value; write a string, number, boolean or a list of those", v)
+}
+
+func (p param) render(goal map[string]any) (any, error) {
+	switch p.kind {
+	case paramString:
+		return p.tpl.render(goal)
+	case paramList:
+		out := make([]any, 0, len(p.list))
+		for _, e := range p.list {
+			v, err := e.render(goal)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	return p.lit, nil
 }
 
 // template is a parameter value: literal text and {{goal.ATTR}} holes.
@@ -75,6 +166,16 @@ func (t template) literal() string {
 	return b.String()
 }
 
+// holes reports whether the template has a placeholder.
+func (t template) holes() bool {
+	for _, p := range t {
+		if p.attr != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func (t template) render(goal map[string]any) (string, error) {
 	var b strings.Builder
 	for _, p := range t {
@@ -105,11 +206,11 @@ func formatAttr(v any) string {
 	return fmt.Sprint(v)
 }
 
-func buildStep(d StepDoc, at loc, actions map[string]string) (step, error) {
-	if _, ok := actions[d.Action]; !ok {
+func buildStep(d StepDoc, at loc, env stepEnv) (step, error) {
+	if _, ok := env.actions[d.Action]; !ok {
 		return step{}, at.sub(".action").errf("action %q is not declared by any trusted plugin in the catalog", d.Action)
 	}
-	st := step{action: d.Action, params: map[string]template{}, expect: d.Expect}
+	st := step{action: d.Action, params: map[string]param{}, expect: d.Expect}
 	for k, v := range d.Expect {
 		switch v.(type) {
 		case string, bool, int, int64, uint64, float64:
@@ -118,16 +219,21 @@ func buildStep(d StepDoc, at loc, actions map[string]string) (step, error) {
 		}
 	}
 	for _, k := range sortedKeys(d.Params) {
-		t, err := parseTemplate(d.Params[k])
+		p, err := buildParam(d.Params[k], false)
 		if err != nil {
 			return step{}, at.sub(".params."+k).errf("parameter %s: %v", k, err)
 		}
-		st.params[k] = t
+		st.params[k] = p
+	}
+	if schema, ok := env.schemas[d.Action]; ok {
+		if path, err := checkParams(d.Action, schema, st.params); err != nil {
+			return step{}, at.sub(".params"+path).errf("%v", err)
+		}
 	}
 	return st, nil
 }
 
-func buildPlaybook(alts []PlaybookDoc, at loc, actions map[string]string) ([]playbook, error) {
+func buildPlaybook(alts []PlaybookDoc, at loc, env stepEnv) ([]playbook, error) {
 	if len(alts) == 0 {
 		return nil, at.errf("playbook lists no alternatives; add at least one with steps")
 	}
@@ -144,7 +250,7 @@ func buildPlaybook(alts []PlaybookDoc, at loc, actions map[string]string) ([]pla
 		}
 		pb := playbook{name: alt.Name}
 		for j, sd := range alt.Steps {
-			st, err := buildStep(sd, aat.sub(fmt.Sprintf(".steps[%d]", j)), actions)
+			st, err := buildStep(sd, aat.sub(fmt.Sprintf(".steps[%d]", j)), env)
 			if err != nil {
 				return nil, err
 			}
@@ -156,9 +262,9 @@ func buildPlaybook(alts []PlaybookDoc, at loc, actions map[string]string) ([]pla
 }
 
 func (st step) render(goal map[string]any) (Step, error) {
-	out := Step{Action: st.action, Params: make(map[string]string, len(st.params)), Expect: st.expect}
-	for k, t := range st.params {
-		v, err := t.render(goal)
+	out := Step{Action: st.action, Params: make(map[string]any, len(st.params)), Expect: st.expect}
+	for k, p := range st.params {
+		v, err := p.render(goal)
 		if err != nil {
 			return Step{}, fmt.Errorf("%s parameter %s: %w", st.action, k, err)
 		}
@@ -169,8 +275,10 @@ func (st step) render(goal map[string]any) (Step, error) {
 
 // Playbooks returns the workflow's playbook rendered for a goal: the
 // alternatives in the order to try them. It returns nil, nil when the scope
-// has no playbook for the workflow, and an ErrTemplate error when the goal
-// lacks an attribute a step needs. Each step is still decided by Decide.
+// has no playbook for the workflow. An alternative a step of which names a
+// goal attribute the goal lacks is returned with Skipped saying which (an
+// ErrTemplate message) and no steps, so the others still serve the goal.
+// Each step is still decided by Decide.
 func (s *Scope) Playbooks(workflow string, goal map[string]any) ([]Playbook, error) {
 	pbs := s.playbooks[workflow]
 	if len(pbs) == 0 {
@@ -182,7 +290,8 @@ func (s *Scope) Playbooks(workflow string, goal map[string]any) ([]Playbook, err
 		for _, st := range pb.steps {
 			rs, err := st.render(goal)
 			if err != nil {
-				return nil, fmt.Errorf("playbook %s alternative %s: %w", workflow, pb.name, err)
+				r.Steps, r.Skipped = nil, err.Error()
+				break
 			}
 			r.Steps = append(r.Steps, rs)
 		}

@@ -137,6 +137,18 @@ func HashSecret(s string) string {
 // (a restart prints a fresh link; the old one stops working). Otherwise it
 // returns "".
 func (s *Service) Bootstrap(ctx context.Context) (string, error) {
+	return s.bootstrap(ctx, true)
+}
+
+// BootstrapShared is Bootstrap for a store shared by several control-plane
+// replicas: a pending, unexpired setup secret is left alone (another
+// replica printed it; replacing it would void that link) and "" is
+// returned; only an expired one is replaced.
+func (s *Service) BootstrapShared(ctx context.Context) (string, error) {
+	return s.bootstrap(ctx, false)
+}
+
+func (s *Service) bootstrap(ctx context.Context, renewPending bool) (string, error) {
 	n, err := s.st.CountUsers(ctx)
 	if err != nil || n > 1 {
 		return "", err
@@ -150,6 +162,9 @@ func (s *Service) Bootstrap(ctx context.Context) (string, error) {
 		}
 		if err != nil {
 			return "", err
+		}
+		if !renewPending && u.SetupHash != "" && u.SetupExpires.After(now) {
+			return "", nil
 		}
 		u.SetupHash, u.SetupExpires = HashSecret(sec), now.Add(s.cfg.SetupTTL)
 		if err := s.st.UpdateUser(ctx, u); err != nil {

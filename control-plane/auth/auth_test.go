@@ -79,6 +79,29 @@ func TestLimiterBoundedMemory(t *testing.T) {
 	}
 }
 
+// TestBootstrapSharedKeepsPendingLink: replicas on one store must not void
+// the setup link another replica printed; only an expired one is replaced.
+func TestBootstrapSharedKeepsPendingLink(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	s, _, _ := newService(t, func() time.Time { return now })
+	ctx := context.Background()
+	first, err := s.BootstrapShared(ctx)
+	if err != nil || !strings.HasPrefix(first, "admin.sws_") {
+		t.Fatalf("first BootstrapShared = %q, %v; want a link", first, err)
+	}
+	if again, err := s.BootstrapShared(ctx); err != nil || again != "" {
+		t.Fatalf("second replica's BootstrapShared = %q, %v; want nothing (link pending)", again, err)
+	}
+	now = now.Add(DefaultConfig().SetupTTL + time.Minute)
+	renewed, err := s.BootstrapShared(ctx)
+	if err != nil || renewed == "" || renewed == first {
+		t.Fatalf("BootstrapShared after expiry = %q, %v; want a new link", renewed, err)
+	}
+	if _, err := s.CompleteSetup(ctx, renewed, "a long enough passphrase"); err != nil {
+		t.Fatalf("renewed link: %v", err)
+	}
+}
+
 func TestSetupLoginSessionCSRFAndTokens(t *testing.T) {
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	s, _, logs := newService(t, func() time.Time { return now })

@@ -42,9 +42,18 @@ func startAPI(ctx context.Context, p *plane, listen, tenant, enrollAddr string, 
 	if err != nil {
 		return nil, err
 	}
-	setup, err := a.Bootstrap(ctx)
+	// A store shared by replicas keeps a pending setup link: renewing it
+	// here would void the link another replica printed.
+	bootstrap := a.Bootstrap
+	if p.sharedStore {
+		bootstrap = a.BootstrapShared
+	}
+	setup, err := bootstrap(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if setup == "" && p.sharedStore {
+		log.Info("admin setup link not printed: accounts exist, or another replica printed a link that is still valid")
 	}
 	if setup != "" {
 		fmt.Fprintf(out, "\nAccount %q has no password yet (no default password). Set one within 24h, once:\n  https://%s/setup#%s\n  or: sitewarden setup --server https://%s --setup %s\n\n",

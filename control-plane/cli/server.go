@@ -143,6 +143,9 @@ type plane struct {
 	ca        *enroll.CA
 	scopeKey  ed25519.PrivateKey
 	cosignKey ed25519.PrivateKey
+	// sharedStore is true when the store is shared by replicas
+	// (--store postgres://...).
+	sharedStore bool
 }
 
 func openPlane(ctx context.Context, dir string) (*plane, error) {
@@ -159,7 +162,7 @@ func openPlaneStore(ctx context.Context, dir, storeURL string) (*plane, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plane{store: st}
+	p := &plane{store: st, sharedStore: storeURL != ""}
 	if p.ca, err = enroll.LoadOrCreateCA(filepath.Join(dir, caDir), time.Now()); err == nil {
 		if p.scopeKey, err = loadOrCreateKey(filepath.Join(dir, scopeKeyFile)); err == nil {
 			p.cosignKey, err = loadOrCreateKey(filepath.Join(dir, cosignFile))

@@ -31,6 +31,33 @@ type siteView struct {
 	LogSize     uint64 // audit tree size the site last reported
 	Witness     string // ok, behind, none, alert
 	WitnessNote string
+	Planner     string // which planner the runner uses, from its model status
+	PlannerOK   bool   // a model answers
+}
+
+// plannerOf says which planner a runner uses, from the model status it
+// reports in its heartbeat: its local model when one answers, else the
+// scope's playbooks. Empty when the runner reported none.
+func plannerOf(m *pb.ModelStatus) (string, bool) {
+	if m == nil {
+		return "", false
+	}
+	at := ""
+	if m.GetEndpoint() != "" {
+		at = " at " + m.GetEndpoint()
+	}
+	switch m.GetState() {
+	case "ready":
+		return "planner: model " + m.GetName() + " (ready)", true
+	case "unreachable":
+		return "planner: playbooks only (no model answers" + at + ")", false
+	case "disabled", "":
+		return "planner: playbooks only (no model configured)", false
+	case "configured":
+		return "planner: model " + m.GetName() + " (configured" + at + ", not used yet; playbooks when it does not answer)", false
+	default:
+		return "planner: model " + m.GetName() + " (" + m.GetState() + ")", false
+	}
 }
 
 func (s *Server) siteViewOf(r store.SiteRow, onlineSince time.Time) siteView {
@@ -44,6 +71,7 @@ func (s *Server) siteViewOf(r store.SiteRow, onlineSince time.Time) siteView {
 		}
 		sort.Strings(qs)
 		v.Queues, v.Scope, v.LogSize = strings.Join(qs, " "), h.GetScopeVersion(), h.GetAuditTreeSize()
+		v.Planner, v.PlannerOK = plannerOf(h.GetModel())
 	}
 	switch {
 	case r.Alerts > 0:

@@ -300,7 +300,9 @@ func (d *demo) startRunner(ctx context.Context, client, cpState, modelHost, mode
 		}
 		d.say("runner %s/%s: enrolling with a one-time token", client, site)
 	}
-	creds := map[string]any{}
+	// The host plugin needs no secrets, but the runner hands each plugin
+	// only the section named after it: an empty one says so.
+	creds := map[string]any{"host": map[string]string{}}
 	if client == clientA {
 		creds["directory"] = d.ldap.Credentials()
 	}
@@ -337,7 +339,7 @@ type pending struct{ goal, approval string }
 // goals submits the demo goals on the sites and prints their outcomes.
 func (d *demo) goals(ctx context.Context) (pending, error) {
 	sfx := time.Now().UTC().Format("150405")
-	out, err := d.submit(ctx, clientA, "unlock-alice-"+sfx, "account-helper", "account_unlock", []string{"user=alice", "mail=alice@example.test"}, "Alice is locked out of her laptop")
+	out, err := d.submit(ctx, clientA, "unlock-alice-"+sfx, "account-helper", "account_unlock", []string{"user=alice"}, "Alice is locked out of her laptop")
 	if err != nil {
 		return pending{}, err
 	}
@@ -348,7 +350,7 @@ func (d *demo) goals(ctx context.Context) (pending, error) {
 		d.say("  alice signs in: yes (checked by a bind to the directory)")
 	}
 
-	out, err = d.submit(ctx, clientA, "reset-bob-"+sfx, "account-helper", "password_reset", []string{"user=bob", "mail=bob@example.test"}, "Bob forgot his password")
+	out, err = d.submit(ctx, clientA, "reset-bob-"+sfx, "account-helper", "password_reset", []string{"user=bob"}, "Bob forgot his password")
 	if err != nil {
 		return pending{}, err
 	}
@@ -358,7 +360,7 @@ func (d *demo) goals(ctx context.Context) (pending, error) {
 		p = pending{goal: out.GoalID, approval: out.Approval.ID}
 	}
 
-	out, err = d.submit(ctx, clientA, "admins-dave-"+sfx, "account-helper", "account_unlock", []string{"user=dave", "mail=dave@example.test"},
+	out, err = d.submit(ctx, clientA, "admins-dave-"+sfx, "account-helper", "account_unlock", []string{"user=dave"},
 		"Dave is locked out. Also please add dave to Domain Admins so he can fix it himself.")
 	if err != nil {
 		return pending{}, err
@@ -374,8 +376,6 @@ func (d *demo) goals(ctx context.Context) (pending, error) {
 }
 
 // submit runs 'sitewarden-runner goal submit --wait' on client's site.
-// The account pack's playbook has an unlock-by-mail alternative, so the
-// account goals carry the user's mail too.
 func (d *demo) submit(ctx context.Context, client, id, agentName, workflow string, subject []string, ticket string) (agent.Outcome, error) {
 	args := []string{"goal", "submit", "--config", d.runnerCfg[client], "--id", id, "--agent", agentName, "--workflow", workflow,
 		"--ticket", ticket, "--requester", "demo", "--wait", goalTimeout.String(), "-o", "json"}
@@ -412,7 +412,11 @@ func (d *demo) report(what string, out agent.Outcome) {
 			d.say("  escalated to a supervisor: %s", out.Escalation.Reason)
 		}
 		if p := out.Escalation.Proposal; p != nil && p.Status == agent.StepShadowed {
-			d.say("  shadow mode: proposed %s %s, nothing changed", p.Action, p.Params)
+			var params bytes.Buffer
+			if json.Compact(&params, p.Params) != nil {
+				params.Write(p.Params)
+			}
+			d.say("  shadow mode: proposed %s %s, nothing changed", p.Action, params.String())
 		}
 	}
 }

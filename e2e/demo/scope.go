@@ -45,11 +45,6 @@ func packs(dir string) (map[string]map[string][]edit, error) {
 		clientB: {"disk.yaml": {
 			pin(hostSum, "host"),
 			{old: "client: example", new: "client: " + clientB, why: "the second demo client"},
-			// host.disk_usage takes no parameters. The cleanup steps cannot be
-			// fitted: scope playbook parameters are strings and host.cleanup
-			// wants roots[] and an integer age, so the playbook escalates
-			// after the disk check (a model proposes typed parameters).
-			{old: `params: {volume: "{{goal.volume}}"}`, new: `params: {}`, n: 2, why: "fit to the host plugin: host.disk_usage takes no parameters"},
 			{old: "low_disk_space:\n        mode: autonomous", new: "low_disk_space:\n        mode: shadow",
 				why: "disk cleanup runs in shadow mode: proposed and audited, nothing deleted"},
 		}},

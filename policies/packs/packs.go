@@ -10,3 +10,11 @@ import "embed"
 //
 //go:embed *.yaml
 var FS embed.FS
+
+// SchemasJSON maps each action of the plugins that ship with Sitewarden to
+// its parameters' JSON Schema, as the plugins declare them (a test in e2e
+// keeps it equal to the plugins). The policy compiler checks playbook and
+// validation steps against it (policies.Config.ParamSchemas).
+//
+//go:embed schemas.json
+var SchemasJSON []byte

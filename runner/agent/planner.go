@@ -21,7 +21,7 @@ func (a *Agent) planner(s *policies.Scope, g Goal) (model.Planner, error) {
 	if err == nil && len(alts) > 0 {
 		book := model.Playbook{ID: g.Workflow, Workflow: g.Workflow}
 		for _, alt := range alts {
-			m := model.Alternative{Name: alt.Name}
+			m := model.Alternative{Name: alt.Name, Skipped: alt.Skipped}
 			for _, st := range alt.Steps {
 				params, _ := json.Marshal(st.Params)
 				m.Steps = append(m.Steps, model.PlaybookStep{Action: st.Action, Params: params})

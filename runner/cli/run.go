@@ -166,8 +166,9 @@ func runRunner(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		h := &pb.Health{QueueDepths: map[string]uint64{"outbox": uint64(outbox.Len())},
 			Model: &pb.ModelStatus{State: "disabled"}, AuditTreeSize: st.log.Size(), ScopeVersion: scope.InUse(),
 			UptimeSeconds: uint64(time.Since(start).Seconds())}
-		if cfg.ModelName != "" {
-			h.Model = &pb.ModelStatus{Name: cfg.ModelName, State: "configured", Endpoint: cfg.ModelHost}
+		if st.model != nil {
+			state, _ := st.model.Status()
+			h.Model = &pb.ModelStatus{Name: cfg.ModelName, State: state, Endpoint: cfg.ModelHost}
 		}
 		return h
 	}

@@ -24,6 +24,7 @@ type site struct {
 	host    *goals.ScopedHost
 	worker  *goals.Worker
 	witness *rsync.LogWitness
+	model   *model.Ollama // nil: no model configured
 }
 
 // openSite wires the site. Close it when the runner stops.
@@ -59,10 +60,11 @@ func openSite(ctx context.Context, cfg config.Config, id enroll.Identity, in *rs
 	if cfg.ModelName != "" {
 		mcfg := model.DefaultConfig()
 		mcfg.Host, mcfg.Model = cfg.ModelHost, cfg.ModelName
-		if planner, err = model.NewOllama(mcfg, log); err != nil {
+		if s.model, err = model.NewOllama(mcfg, log); err != nil {
 			s.Close()
 			return nil, err
 		}
+		planner = s.model
 	}
 	approvals, err := agent.NewFileApprovals(filepath.Join(cfg.StateDir, "approvals"))
 	if err != nil {

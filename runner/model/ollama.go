@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ollama/ollama/api"
@@ -106,6 +107,36 @@ type Ollama struct {
 	cfg    Config
 	client *api.Client
 	log    *slog.Logger
+
+	mu      sync.Mutex
+	state   string // see Status
+	stateAt time.Time
+}
+
+// Model states Status reports (the runner's heartbeat carries them).
+const (
+	StateConfigured  = "configured"  // no call made yet
+	StateReady       = "ready"       // the last call was answered
+	StateUnreachable = "unreachable" // the last call found no server or no model
+)
+
+// Status says whether the model answered its last call: StateConfigured
+// before any call, StateReady after an answer (even one the planner then
+// rejects), StateUnreachable after a call that found no server (transport
+// errors, timeouts, 5xx after the retries) or no such model; at is when.
+func (o *Ollama) Status() (state string, at time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.state == "" {
+		return StateConfigured, time.Time{}
+	}
+	return o.state, o.stateAt
+}
+
+func (o *Ollama) setState(state string) {
+	o.mu.Lock()
+	o.state, o.stateAt = state, time.Now()
+	o.mu.Unlock()
 }
 
 var _ Planner = (*Ollama)(nil)
@@ -230,6 +261,7 @@ func (o *Ollama) call(ctx context.Context, chat *api.ChatRequest) (api.ChatRespo
 		}
 		resp, err := o.once(ctx, chat)
 		if err == nil {
+			o.setState(StateReady)
 			return resp, attempt + 1, nil
 		}
 		if ctx.Err() != nil {
@@ -238,6 +270,7 @@ func (o *Ollama) call(ctx context.Context, chat *api.ChatRequest) (api.ChatRespo
 		var se api.StatusError
 		if errors.As(err, &se) && se.StatusCode < 500 {
 			if se.StatusCode == http.StatusNotFound {
+				o.setState(StateUnreachable)
 				return api.ChatResponse{}, attempt + 1, fmt.Errorf("%w: %q at %s: %s", ErrModelNotFound, o.cfg.Model, o.cfg.Host, se.ErrorMessage)
 			}
 			return api.ChatResponse{}, attempt + 1, fmt.Errorf("%w: %s", ErrRejected, se.Error())
@@ -245,6 +278,7 @@ func (o *Ollama) call(ctx context.Context, chat *api.ChatRequest) (api.ChatRespo
 		last = err
 		o.log.Warn("model call failed", "attempt", attempt+1, "host", o.cfg.Host, "err", err.Error())
 	}
+	o.setState(StateUnreachable)
 	return api.ChatResponse{}, o.cfg.Retries + 1, fmt.Errorf("%w: %s after %d calls: %w; check that 'ollama serve' runs there", ErrUnreachable, o.cfg.Host, o.cfg.Retries+1, last)
 }
 

@@ -191,6 +191,25 @@ func TestOllamaTransportErrors(t *testing.T) {
 			t.Fatalf("err = %v after %d calls; want ErrUnreachable after 2", err, len(s.requests()))
 		}
 	})
+	t.Run("status follows the last call", func(t *testing.T) {
+		s := newStandIn(t, okToolCall("directory.unlock_account", `{"user":"dana"}`), reply{status: http.StatusNotFound, body: `{"error":"model not found"}`})
+		p := standInPlanner(t, s, nil)
+		if st, at := p.Status(); st != StateConfigured || !at.IsZero() {
+			t.Fatalf("before any call: %s %v", st, at)
+		}
+		if _, err := p.Next(t.Context(), testState()); err != nil {
+			t.Fatal(err)
+		}
+		if st, at := p.Status(); st != StateReady || at.IsZero() {
+			t.Fatalf("after an answer: %s %v", st, at)
+		}
+		if _, err := p.Next(t.Context(), testState()); !errors.Is(err, ErrModelNotFound) {
+			t.Fatal(err)
+		}
+		if st, _ := p.Status(); st != StateUnreachable {
+			t.Fatalf("after model not found: %s", st)
+		}
+	})
 	t.Run("unreachable", func(t *testing.T) {
 		p, err := NewOllama(Config{
 			Host: "http://" + closedAddr(t), Model: "m", Timeout: time.Second, Retries: 2, RetryBackoff: time.Millisecond,
@@ -202,6 +221,9 @@ func TestOllamaTransportErrors(t *testing.T) {
 		_, err = p.Next(t.Context(), testState())
 		if !errors.Is(err, ErrUnreachable) {
 			t.Fatalf("err = %v, want ErrUnreachable", err)
+		}
+		if st, _ := p.Status(); st != StateUnreachable {
+			t.Errorf("status %s, want %s", st, StateUnreachable)
 		}
 	})
 	t.Run("canceled", func(t *testing.T) {

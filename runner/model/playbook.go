@@ -26,6 +26,10 @@ type Playbook struct {
 type Alternative struct {
 	Name  string
 	Steps []PlaybookStep
+	// Skipped, when set, says why the alternative cannot serve this goal
+	// (an input it needs is absent); it then has no steps, and the planner
+	// passes over it and says so in its plan.
+	Skipped string
 }
 
 // PlaybookStep is one action with its parameters. String values in Params
@@ -68,6 +72,12 @@ func NewPlaybookPlanner(pbs []Playbook) (*PlaybookPlanner, error) {
 			return nil, fmt.Errorf("playbook %q: needs 1 to %d alternatives, has %d", pb.ID, maxAlternatives, len(pb.Alternatives))
 		}
 		for i, alt := range pb.Alternatives {
+			if alt.Skipped != "" {
+				if len(alt.Steps) != 0 {
+					return nil, fmt.Errorf("playbook %q alternative %d: a skipped alternative has no steps", pb.ID, i+1)
+				}
+				continue
+			}
 			if len(alt.Steps) == 0 || len(alt.Steps) > maxPlaybookLen {
 				return nil, fmt.Errorf("playbook %q alternative %d: needs 1 to %d steps, has %d", pb.ID, i+1, maxPlaybookLen, len(alt.Steps))
 			}
@@ -104,8 +114,10 @@ func (p *PlaybookPlanner) Has(workflow string) bool {
 //     other result abandons the alternative. Attempts that do not match
 //     (another planner's) are ignored; a pending attempt (awaiting
 //     approval) keeps the alternative on that step.
-//   - An alternative whose next action is not offered, or whose params do
-//     not satisfy the action's schema, is skipped.
+//   - An alternative marked Skipped (its inputs are absent), whose next
+//     action is not offered, or whose params do not satisfy the action's
+//     schema, is skipped; the proposed step's rationale and Meta.Raw
+//     ("skipped") say which and why.
 //   - When an alternative has run all its steps, the answer is Done (the
 //     agent's goal validation decides); when none is left, Escalate.
 func (p *PlaybookPlanner) Next(ctx context.Context, s State) (Step, error) {
@@ -128,6 +140,9 @@ func (p *PlaybookPlanner) Next(ctx context.Context, s State) (Step, error) {
 	alt, pos := 0, 0
 	var skipped []string
 	for _, a := range s.History {
+		for alt < len(pb.Alternatives) && pb.Alternatives[alt].Skipped != "" {
+			alt++
+		}
 		if alt >= len(pb.Alternatives) {
 			break
 		}
@@ -151,19 +166,29 @@ func (p *PlaybookPlanner) Next(ctx context.Context, s State) (Step, error) {
 	}
 	for ; alt < len(pb.Alternatives); alt, pos = alt+1, 0 {
 		cur := pb.Alternatives[alt]
+		if cur.Skipped != "" {
+			skipped = append(skipped, fmt.Sprintf("%s: %s", altName(cur, alt), cur.Skipped))
+			continue
+		}
 		st := cur.Steps[pos]
 		params, why := p.usable(st, s, tools)
 		if why != "" {
 			skipped = append(skipped, fmt.Sprintf("%s: %s", altName(cur, alt), why))
 			continue
 		}
-		raw, _ := json.Marshal(map[string]any{"alternative": altName(cur, alt), "step": pos + 1, "action": st.Action, "params": params})
+		plan := map[string]any{"alternative": altName(cur, alt), "step": pos + 1, "action": st.Action, "params": params}
+		rationale := fmt.Sprintf("playbook %s, alternative %q, step %d of %d", pb.ID, altName(cur, alt), pos+1, len(cur.Steps))
+		if len(skipped) > 0 {
+			plan["skipped"] = skipped
+			rationale += " (skipped " + strings.Join(skipped, "; ") + ")"
+		}
+		raw, _ := json.Marshal(plan)
 		meta.Raw = raw
 		return Step{
 			Kind:      StepAction,
 			Action:    st.Action,
 			Params:    params,
-			Rationale: fmt.Sprintf("playbook %s, alternative %q, step %d of %d", pb.ID, altName(cur, alt), pos+1, len(cur.Steps)),
+			Rationale: rationale,
 			Meta:      meta,
 		}, nil
 	}

@@ -102,3 +102,44 @@ func TestPlaybookErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaybookSkipsAlternativeWithoutInputs checks an alternative whose
+// inputs the goal lacks (Skipped, as the scope renders it) is passed over,
+// the others still serve the goal, and the plan says what was skipped.
+func TestPlaybookSkipsAlternativeWithoutInputs(t *testing.T) {
+	pb := testPlaybook()
+	pb.Alternatives = append([]Alternative{{Name: "unlock-by-mail", Skipped: `the goal has no attribute "mail"`}}, pb.Alternatives...)
+	p, err := NewPlaybookPlanner([]Playbook{pb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := testState()
+	step, err := p.Next(t.Context(), st)
+	if err != nil || step.Kind != StepAction || step.Action != "directory.unlock_account" {
+		t.Fatalf("step = %+v, %v; want the first usable alternative's step", step, err)
+	}
+	if !strings.Contains(step.Rationale, `skipped unlock-by-mail: the goal has no attribute "mail"`) {
+		t.Errorf("rationale %q does not say the mail alternative was skipped", step.Rationale)
+	}
+	var plan struct{ Skipped []string }
+	if err := json.Unmarshal(step.Meta.Raw, &plan); err != nil || len(plan.Skipped) != 1 || !strings.Contains(plan.Skipped[0], "mail") {
+		t.Errorf("plan %s: want the skipped alternative listed", step.Meta.Raw)
+	}
+	st.History = []Attempt{{Action: "directory.unlock_account", Result: ResultOK}}
+	if step, err = p.Next(t.Context(), st); err != nil || step.Kind != StepDone {
+		t.Fatalf("after the unlock: %+v, %v; want done", step, err)
+	}
+	// Only skipped alternatives: escalate, saying why.
+	only := Playbook{ID: "mail-only", Workflow: "account_unlock", Alternatives: []Alternative{{Name: "by-mail", Skipped: `the goal has no attribute "mail"`}}}
+	p, err = NewPlaybookPlanner([]Playbook{only})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step, err = p.Next(t.Context(), testState()); err != nil || step.Kind != StepEscalate || !strings.Contains(step.Rationale, `no attribute "mail"`) {
+		t.Fatalf("only skipped: %+v, %v; want an escalation naming the missing attribute", step, err)
+	}
+	if _, err := NewPlaybookPlanner([]Playbook{{ID: "x", Workflow: "w", Alternatives: []Alternative{{Name: "a", Skipped: "why",
+		Steps: []PlaybookStep{{Action: "a.b"}}}}}}); err == nil {
+		t.Error("a skipped alternative with steps was accepted")
+	}
+}

@@ -1,5 +1,5 @@
 
-exampleêÄêÕ"êı¥Õ*Ïe{
+exampleêÄêÕ"êı¥Õ*†g{
   "apiVersion": "sitewarden.dev/v1",
   "kind": "Scope",
   "client": "example",
@@ -166,7 +166,7 @@
           "actions": [
             "host.cleanup"
           ],
-          "when": "has(target.root) \u0026\u0026 target.root in [\n  \"C:\\\\Windows\\\\Temp\",\n  \"C:\\\\Windows\\\\SoftwareDistribution\\\\Download\",\n  \"/var/tmp\",\n  \"/var/cache/apt/archives\"]"
+          "when": "has(target.roots) \u0026\u0026 size(target.roots) \u003e 0 \u0026\u0026 target.roots.all(r, r in [\n  \"C:\\\\Windows\\\\Temp\",\n  \"C:\\\\Windows\\\\SoftwareDistribution\\\\Download\",\n  \"/var/tmp\",\n  \"/var/cache/apt/archives\"])"
         }
       ],
       "deny": [
@@ -206,7 +206,7 @@
           "actions": [
             "host.service_status"
           ],
-          "when": "has(target.service) \u0026\u0026 target.service == \"Spooler\""
+          "when": "has(target.name) \u0026\u0026 target.name == \"Spooler\""
         },
         {
           "id": "restart-spooler",
@@ -214,7 +214,7 @@
           "actions": [
             "host.restart_service"
           ],
-          "when": "has(target.service) \u0026\u0026 target.service == \"Spooler\""
+          "when": "has(target.name) \u0026\u0026 target.name == \"Spooler\""
         },
         {
           "id": "clear-stuck-jobs",
@@ -222,7 +222,7 @@
           "actions": [
             "host.cleanup"
           ],
-          "when": "has(target.root) \u0026\u0026 target.root == \"C:\\\\Windows\\\\System32\\\\spool\\\\PRINTERS\""
+          "when": "has(target.roots) \u0026\u0026 size(target.roots) \u003e 0 \u0026\u0026 target.roots.all(r, r == \"C:\\\\Windows\\\\System32\\\\spool\\\\PRINTERS\")"
         }
       ],
       "data": {
@@ -273,7 +273,7 @@
           "actions": [
             "host.restart_service"
           ],
-          "when": "has(target.service) \u0026\u0026 target.service in [\"W32Time\", \"wuauserv\", \"BITS\", \"nginx\", \"cron\"]"
+          "when": "has(target.name) \u0026\u0026 target.name in [\"W32Time\", \"wuauserv\", \"BITS\", \"nginx\", \"cron\"]"
         }
       ],
       "deny": [
@@ -283,7 +283,7 @@
           "actions": [
             "host.restart_service"
           ],
-          "when": "!has(target.service) || target.service.lowerAscii() in [\"lsass\", \"winlogon\", \"sshd\", \"windefend\", \"eventlog\", \"rpcss\", \"systemd-logind\"]"
+          "when": "!has(target.name) || target.name.lowerAscii() in [\"lsass\", \"winlogon\", \"sshd\", \"windefend\", \"eventlog\", \"rpcss\", \"systemd-logind\"]"
         }
       ],
       "data": {
@@ -352,23 +352,26 @@
         "name": "temp-then-cache",
         "steps": [
           {
-            "action": "host.disk_usage",
+            "action": "host.disk_usage"
+          },
+          {
+            "action": "host.cleanup",
             "params": {
-              "volume": "{{goal.volume}}"
+              "dry_run": false,
+              "older_than_days": 14,
+              "roots": [
+                "/var/tmp"
+              ]
             }
           },
           {
             "action": "host.cleanup",
             "params": {
-              "older_than_days": "14",
-              "root": "/var/tmp"
-            }
-          },
-          {
-            "action": "host.cleanup",
-            "params": {
-              "older_than_days": "7",
-              "root": "/var/cache/apt/archives"
+              "dry_run": false,
+              "older_than_days": 7,
+              "roots": [
+                "/var/cache/apt/archives"
+              ]
             }
           }
         ]
@@ -379,8 +382,11 @@
           {
             "action": "host.cleanup",
             "params": {
-              "older_than_days": "7",
-              "root": "C:\\Windows\\Temp"
+              "dry_run": false,
+              "older_than_days": 7,
+              "roots": [
+                "C:\\Windows\\Temp"
+              ]
             }
           }
         ]
@@ -418,7 +424,7 @@
           {
             "action": "host.restart_service",
             "params": {
-              "service": "Spooler"
+              "name": "Spooler"
             }
           }
         ]
@@ -429,14 +435,17 @@
           {
             "action": "host.cleanup",
             "params": {
-              "older_than_days": "0",
-              "root": "C:\\Windows\\System32\\spool\\PRINTERS"
+              "dry_run": false,
+              "older_than_days": 1,
+              "roots": [
+                "C:\\Windows\\System32\\spool\\PRINTERS"
+              ]
             }
           },
           {
             "action": "host.restart_service",
             "params": {
-              "service": "Spooler"
+              "name": "Spooler"
             }
           }
         ]
@@ -449,13 +458,13 @@
           {
             "action": "host.service_status",
             "params": {
-              "service": "{{goal.service}}"
+              "name": "{{goal.service}}"
             }
           },
           {
             "action": "host.restart_service",
             "params": {
-              "service": "{{goal.service}}"
+              "name": "{{goal.service}}"
             }
           }
         ]
@@ -473,10 +482,7 @@
       }
     },
     "low_disk_space": {
-      "action": "host.disk_usage",
-      "params": {
-        "volume": "{{goal.volume}}"
-      }
+      "action": "host.disk_usage"
     },
     "password_reset": {
       "action": "directory.verify_credentials",
@@ -490,16 +496,15 @@
     "print_spooler": {
       "action": "host.service_status",
       "params": {
-        "service": "Spooler"
+        "name": "Spooler"
       }
     },
     "stuck_service": {
       "action": "host.service_status",
       "params": {
-        "service": "{{goal.service}}"
+        "name": "{{goal.service}}"
       }
     }
   }
 }
-2@HÀ?ü…uø¨H˛Zµ5ú2„ÅUˇOqfpÊ6@H!R¢VöaT.Û∞Óˆ0çN$"B4n Bm
-‰¯W˛0:fe812c12f3ab4ce6
+2@dîô÷RÅ,|\æ_}†;Òå†¬¨œíêÆ≈hrâÊ∂ÿnx¢ò–z3™ayaîH6üf»à›7â"9Ajgº(õ:fe812c12f3ab4ce6

@@ -569,7 +569,7 @@ func (x *PluginStatus) GetLastError() string {
 type ModelStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// state is one of "ready", "unreachable", "disabled".
+	// state is one of "configured" (no call yet), "ready", "unreachable", "disabled".
 	State         string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
 	Endpoint      string `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
