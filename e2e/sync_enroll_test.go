@@ -159,3 +159,44 @@ func TestEnrollRenewsBeforeExpiry(t *testing.T) {
 		t.Error("certificate unchanged after renewal")
 	}
 }
+
+// TestEnrollRenewsThroughAlternate: when the enrolled control plane is gone,
+// renewal tries the runner's other addresses in order (same CA pin) and
+// renews through the replica that answers; the enrollment keeps its address.
+func TestEnrollRenewsThroughAlternate(t *testing.T) {
+	p := startPlane(t, 3*time.Hour)
+	dir := t.TempDir()
+	start := time.Now()
+	if _, err := (renroll.Enroller{Dir: dir}).Enroll(enrollCtx(t), p.token(t, "acme", "hq", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	before, err := renroll.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := p.addr
+	p.stop()
+	// A replica on the same state (store and CA) at another address.
+	live := startPlaneWith(t, planeOpts{dir: p.dir, validity: 3 * time.Hour})
+	later := func() time.Time { return start.Add(2*time.Hour + 10*time.Minute) }
+	live.clock.Set(later())
+
+	renewed, err := renroll.Enroller{Dir: dir, Now: later, Timeout: 5 * time.Second}.Renew(enrollCtx(t))
+	if !errors.Is(err, renroll.ErrUnreachable) || renewed || !strings.Contains(err.Error(), dead) {
+		t.Fatalf("renew with only the dead enrolled address: %v, %v; want ErrUnreachable naming %s", renewed, err, dead)
+	}
+	renewed, err = renroll.Enroller{Dir: dir, Now: later, Timeout: 5 * time.Second, Addresses: []string{dead, live.addr}}.Renew(enrollCtx(t))
+	if err != nil || !renewed {
+		t.Fatalf("renew with a dead then a live address: %v, %v; want renewed", renewed, err)
+	}
+	after, err := renroll.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Cert.Leaf.NotAfter.After(before.Cert.Leaf.NotAfter) || after.Identity != before.Identity {
+		t.Errorf("renewed cert: not after %v (was %v), identity %+v", after.Cert.Leaf.NotAfter, before.Cert.Leaf.NotAfter, after.Identity)
+	}
+	if after.Address != dead {
+		t.Errorf("enrollment address after renewal through %s = %s; want the enrolled %s kept", live.addr, after.Address, dead)
+	}
+}

@@ -43,20 +43,28 @@ const (
 
 // Config tunes accounts and sessions.
 type Config struct {
-	Argon2          Argon2
-	SessionTTL      time.Duration
-	SetupTTL        time.Duration
-	MaxFailures     int           // failed logins per account and per IP in a window
-	FailureWindow   time.Duration // length of that window
-	MaxLimiterKeys  int           // bound on the memory of each limiter
-	AdminName       string        // the account first start creates
-	InsecureCookies bool          // omit Secure (tests over plain HTTP only)
+	Argon2         Argon2
+	SessionTTL     time.Duration
+	SetupTTL       time.Duration
+	MaxFailures    int           // failed logins per (account, IP) in a window; 4x that per IP
+	FailureWindow  time.Duration // length of that window
+	MaxLimiterKeys int           // bound on the memory of each limiter
+	// AccountCeiling is how many failed logins per account, from all
+	// addresses together, a window allows before only the account's known
+	// addresses (KnownAddressTTL) may still try; 0 disables the ceiling.
+	AccountCeiling int
+	// KnownAddressTTL is how long an address an account logged in from
+	// stays known to it (exempt from AccountCeiling).
+	KnownAddressTTL time.Duration
+	AdminName       string // the account first start creates
+	InsecureCookies bool   // omit Secure (tests over plain HTTP only)
 }
 
 // DefaultConfig returns production settings.
 func DefaultConfig() Config {
 	return Config{Argon2: DefaultArgon2(), SessionTTL: 12 * time.Hour, SetupTTL: 24 * time.Hour,
-		MaxFailures: 5, FailureWindow: 15 * time.Minute, MaxLimiterKeys: 10000, AdminName: "admin"}
+		MaxFailures: 5, FailureWindow: 15 * time.Minute, MaxLimiterKeys: 10000, AccountCeiling: 100,
+		KnownAddressTTL: 30 * 24 * time.Hour, AdminName: "admin"}
 }
 
 // Validate reports a setting that cannot work.
@@ -68,6 +76,10 @@ func (c Config) Validate() error {
 		return errors.New("auth config: session, setup and failure window durations must be positive")
 	case c.MaxFailures <= 0 || c.MaxLimiterKeys <= 0:
 		return errors.New("auth config: max failures and max limiter keys must be positive")
+	case c.AccountCeiling < 0:
+		return errors.New("auth config: account ceiling must be 0 (off) or positive")
+	case c.AccountCeiling > 0 && c.KnownAddressTTL <= 0:
+		return errors.New("auth config: known address TTL must be positive when the account ceiling is on")
 	case c.AdminName == "":
 		return errors.New("auth config: admin name is empty")
 	}
@@ -92,12 +104,16 @@ func (p Principal) CanSeeClient(client string) bool {
 
 // Service authenticates people. Safe for concurrent use.
 type Service struct {
-	cfg          Config
-	st           Store
-	log          *slog.Logger
-	now          func() time.Time
-	byIP, byUser *limiter
-	dummyHash    string
+	cfg Config
+	st  Store
+	log *slog.Logger
+	now func() time.Time
+	// byIP counts failures per address, byPair per (account, address),
+	// byAccount per account from all addresses (the ceiling); known holds
+	// (account, address) pairs that logged in.
+	byIP, byPair, byAccount *limiter
+	known                   *knownSet
+	dummyHash               string
 }
 
 // New returns a Service; now may be nil for time.Now.
@@ -113,8 +129,10 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Service
 		return nil, err
 	}
 	return &Service{cfg: cfg, st: st, log: log, now: now, dummyHash: dummy,
-		byIP:   newLimiter(cfg.MaxFailures*4, cfg.FailureWindow, cfg.MaxLimiterKeys),
-		byUser: newLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.MaxLimiterKeys)}, nil
+		byIP:      newLimiter(cfg.MaxFailures*4, cfg.FailureWindow, cfg.MaxLimiterKeys),
+		byPair:    newLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.MaxLimiterKeys),
+		byAccount: newLimiter(max(cfg.AccountCeiling, 1), cfg.FailureWindow, cfg.MaxLimiterKeys),
+		known:     newKnownSet(max(cfg.KnownAddressTTL, time.Second), cfg.MaxFailures, cfg.FailureWindow, cfg.MaxLimiterKeys)}, nil
 }
 
 func secret() string {
@@ -228,11 +246,13 @@ func (s *Service) CompleteSetup(ctx context.Context, setup, password string) (st
 }
 
 // Login checks a password and opens a session; it returns the cookie
-// secret and the session's CSRF token. Failures are counted per account and
-// per ip; over the limit it returns ErrRateLimited without checking.
+// secret and the session's CSRF token. Failures are counted per address,
+// per (account, address) and per account (the ceiling); over a limit it
+// returns ErrRateLimited without checking. Failures from other addresses
+// never lock an account out of an address it logged in from before.
 func (s *Service) Login(ctx context.Context, name, password, ip string) (cookie, csrf string, p Principal, err error) {
 	now := s.now()
-	if !s.byIP.allow(ip, now) || !s.byUser.allow(name, now) {
+	if !s.loginAllowed(name, ip, now) {
 		s.log.Warn("login rate limited", "user", name, "ip", ip)
 		return "", "", Principal{}, ErrRateLimited
 	}
@@ -248,14 +268,19 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (cookie,
 	if err != nil || verr != nil || !ok || u.PasswordHash == "" || u.Disabled {
 		s.byIP.fail(ip, now)
 		if err == nil {
-			// Only existing accounts get a per-account window, so guessed
-			// names cannot fill that limiter; the per-IP one bounds them.
-			s.byUser.fail(name, now)
+			// Only existing accounts get per-account windows, so guessed
+			// names cannot fill those limiters; the per-IP one bounds them.
+			s.byPair.fail(pairKey(name, ip), now)
+			s.known.fail(pairKey(name, ip), now)
+			if s.cfg.AccountCeiling > 0 {
+				s.byAccount.fail(name, now)
+			}
 		}
 		s.log.Warn("login failed", "user", name, "ip", ip)
 		return "", "", Principal{}, ErrBadCredentials
 	}
-	s.byUser.reset(name)
+	s.byPair.reset(pairKey(name, ip))
+	s.known.add(pairKey(name, ip), now)
 	cookie, csrf = secret(), secret()
 	if err := s.st.CreateSession(ctx, store.Session{Hash: HashSecret(cookie), User: name, CSRF: csrf, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}); err != nil {
 		return "", "", Principal{}, err
@@ -265,6 +290,31 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (cookie,
 	}
 	s.log.Info("login", "user", name, "ip", ip)
 	return cookie, csrf, Principal{User: name, Role: Role(u.Role), Client: u.Client, CSRF: csrf, Cookie: true}, nil
+}
+
+// pairKey keys the (account, address) limiter and known set; NUL appears
+// in neither.
+func pairKey(name, ip string) string { return name + "\x00" + ip }
+
+// loginAllowed applies the limits. An address the account logged in from
+// before (known) is exempt from the account ceiling and from full tables,
+// and throttled by its own failures, which the known set always records;
+// so neither a botnet nor a flood of addresses can lock the person out of
+// where they usually sign in. With the ceiling on, a full (account,
+// address) table lets new pairs through: the ceiling bounds their guesses.
+func (s *Service) loginAllowed(name, ip string, now time.Time) bool {
+	pk := pairKey(name, ip)
+	known, knownOver := s.known.state(pk, now)
+	known = known && s.cfg.AccountCeiling > 0
+	switch {
+	case known && (knownOver || s.byIP.over(ip, now)), !known && !s.byIP.allow(ip, now):
+		return false
+	case s.cfg.AccountCeiling > 0 && s.byPair.over(pk, now), s.cfg.AccountCeiling == 0 && !s.byPair.allow(pk, now):
+		return false
+	case s.cfg.AccountCeiling > 0 && !known && !s.byAccount.allow(name, now):
+		return false
+	}
+	return true
 }
 
 // SessionCookie returns the cookie carrying a session secret.

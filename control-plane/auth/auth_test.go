@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -198,8 +199,8 @@ func TestLoginRateLimit(t *testing.T) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
-	// Per account: even the right password from another address is refused.
-	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.2"); !errors.Is(err, ErrRateLimited) {
+	// Per (account, address): even the right password from that address is refused.
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("after 3 failures: %v, want ErrRateLimited", err)
 	}
 	// Per IP: 12 failures over many accounts block the address.
@@ -208,5 +209,152 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 	if _, _, _, err := s.Login(ctx, "someone-else", "x", "10.0.0.9"); !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("address after 12 failures: %v, want ErrRateLimited", err)
+	}
+}
+
+// setupAdmin completes the admin's setup and returns its password.
+func setupAdmin(t *testing.T, s *Service) string {
+	t.Helper()
+	ctx := context.Background()
+	setup, err := s.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "a long enough passphrase"
+	if _, err := s.CompleteSetup(ctx, setup, pw); err != nil {
+		t.Fatal(err)
+	}
+	return pw
+}
+
+// TestLoginAttackerCannotLockOut: failures from other addresses, however
+// many (below the account ceiling), must not stop the person logging in
+// from theirs; the attacking addresses themselves are throttled.
+func TestLoginAttackerCannotLockOut(t *testing.T) {
+	s, _, _ := newService(t, nil)
+	ctx := context.Background()
+	pw := setupAdmin(t, s)
+	for a := range 10 {
+		ip := fmt.Sprintf("203.0.113.%d", a)
+		for i := range 3 {
+			if _, _, _, err := s.Login(ctx, "admin", "wrong password!", ip); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("attacker %s failure %d: %v", ip, i, err)
+			}
+		}
+		if _, _, _, err := s.Login(ctx, "admin", "wrong password!", ip); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("attacker %s after 3 failures: %v, want ErrRateLimited", ip, err)
+		}
+	}
+	if _, _, p, err := s.Login(ctx, "admin", pw, "10.0.0.1"); err != nil || p.User != "admin" {
+		t.Fatalf("real user after 30 failures from other addresses: %+v, %v; want logged in", p, err)
+	}
+}
+
+// TestLoginAccountCeiling: past the per-account ceiling (a distributed
+// guess), only addresses the account logged in from may still try.
+func TestLoginAccountCeiling(t *testing.T) {
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "cp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := testConfig()
+	cfg.AccountCeiling = 6
+	s, err := New(cfg, st, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pw := setupAdmin(t, s)
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	for a := range 3 {
+		for range 2 {
+			_, _, _, _ = s.Login(ctx, "admin", "wrong password!", fmt.Sprintf("203.0.113.%d", a))
+		}
+	}
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.50"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("new address past the ceiling: %v, want ErrRateLimited", err)
+	}
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); err != nil {
+		t.Fatalf("known address past the ceiling: %v, want logged in", err)
+	}
+	// The known address is still throttled by its own failures.
+	for range 3 {
+		_, _, _, _ = s.Login(ctx, "admin", "wrong password!", "10.0.0.1")
+	}
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("known address after its own 3 failures: %v, want ErrRateLimited", err)
+	}
+}
+
+// TestLoginLimitersBoundedMemory: many attacking addresses fill no table
+// beyond MaxLimiterKeys, and a full (account, address) table does not lock
+// the person out.
+func TestLoginLimitersBoundedMemory(t *testing.T) {
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "cp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := testConfig()
+	cfg.MaxLimiterKeys = 4
+	s, err := New(cfg, st, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pw := setupAdmin(t, s)
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	for a := range 20 {
+		_, _, _, _ = s.Login(ctx, "admin", "wrong password!", fmt.Sprintf("203.0.113.%d", a))
+	}
+	for name, n := range map[string]int{"ip": s.byIP.size(), "pair": s.byPair.size(), "account": s.byAccount.size(), "known": s.known.size()} {
+		if n > 4 {
+			t.Errorf("%s table holds %d keys, want at most 4", name, n)
+		}
+	}
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); err != nil {
+		t.Fatalf("known address with full tables: %v, want logged in", err)
+	}
+	// Full tables record no new keys, but a known address's own failures
+	// still count: it gets no unlimited guesses.
+	for range 3 {
+		_, _, _, _ = s.Login(ctx, "admin", "wrong password!", "10.0.0.1")
+	}
+	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("known address after its own 3 failures with full tables: %v, want ErrRateLimited", err)
+	}
+}
+
+func TestKnownSetBounded(t *testing.T) {
+	k := newKnownSet(time.Hour, 2, time.Minute, 2)
+	t0 := time.Unix(0, 0)
+	k.add("a", t0)
+	k.add("b", t0.Add(time.Second))
+	k.add("c", t0.Add(2*time.Second))
+	if n := k.size(); n != 2 {
+		t.Fatalf("known set holds %d keys, want 2", n)
+	}
+	at := t0.Add(3 * time.Second)
+	if a, _ := k.state("a", at); a {
+		t.Error("full known set did not drop the oldest entry")
+	}
+	if b, _ := k.state("b", at); !b {
+		t.Error("known set dropped a newer entry")
+	}
+	k.fail("c", at)
+	k.fail("c", at)
+	if c, over := k.state("c", at); !c || !over {
+		t.Errorf("known entry with 2 failures: known %v over %v; want both", c, over)
+	}
+	if _, over := k.state("c", at.Add(time.Minute)); over {
+		t.Error("known entry still over after its failure window")
+	}
+	if c, _ := k.state("c", t0.Add(2*time.Second+time.Hour)); c {
+		t.Error("known entry outlived its TTL")
 	}
 }

@@ -40,6 +40,16 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return w.failures < l.max
 }
 
+// over reports whether key's own window has reached the limit, whatever
+// the table's fill: for callers that bound the failures of keys the table
+// cannot hold some other way.
+func (l *limiter) over(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.keys[key]
+	return ok && now.Sub(w.start) < l.window && w.failures >= l.max
+}
+
 // fail records a failure for key.
 func (l *limiter) fail(key string, now time.Time) {
 	l.mu.Lock()
@@ -77,4 +87,83 @@ func (l *limiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.keys)
+}
+
+// knownSet remembers, for ttl, keys that logged in (an account and the
+// address it logged in from), with at most maxKeys entries: when full it
+// drops expired entries, then the oldest. Only a successful login adds an
+// entry, so an attacker cannot evict one without the password. Each entry
+// also counts its own failures in a window (at most max), so a known
+// address stays throttled even when the limiters' tables are full.
+type knownSet struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	window  time.Duration
+	maxKeys int
+	at      map[string]*knownEntry
+}
+
+type knownEntry struct {
+	seen     time.Time // last successful login
+	start    time.Time // failure window start
+	failures int
+}
+
+func newKnownSet(ttl time.Duration, maxFailures int, w time.Duration, maxKeys int) *knownSet {
+	return &knownSet{ttl: ttl, max: maxFailures, window: w, maxKeys: maxKeys, at: make(map[string]*knownEntry)}
+}
+
+// add records a successful login for key (and forgets its failures).
+func (k *knownSet) add(key string, now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.at[key]; !ok && len(k.at) >= k.maxKeys {
+		var oldest string
+		for key, e := range k.at {
+			if now.Sub(e.seen) >= k.ttl {
+				delete(k.at, key)
+				continue
+			}
+			if o, ok := k.at[oldest]; !ok || e.seen.Before(o.seen) {
+				oldest = key
+			}
+		}
+		if len(k.at) >= k.maxKeys {
+			delete(k.at, oldest)
+		}
+	}
+	k.at[key] = &knownEntry{seen: now}
+}
+
+// state reports whether key is known and, if so, whether its own failures
+// reached the limit in the current window.
+func (k *knownSet) state(key string, now time.Time) (known, over bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.at[key]
+	if !ok || now.Sub(e.seen) >= k.ttl {
+		return false, false
+	}
+	return true, now.Sub(e.start) < k.window && e.failures >= k.max
+}
+
+// fail counts a failure for key if it is known.
+func (k *knownSet) fail(key string, now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.at[key]
+	if !ok {
+		return
+	}
+	if now.Sub(e.start) >= k.window {
+		e.start, e.failures = now, 0
+	}
+	e.failures++
+}
+
+func (k *knownSet) size() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.at)
 }

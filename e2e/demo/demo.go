@@ -300,9 +300,8 @@ func (d *demo) startRunner(ctx context.Context, client, cpState, modelHost, mode
 		}
 		d.say("runner %s/%s: enrolling with a one-time token", client, site)
 	}
-	// The host plugin needs no secrets, but the runner hands each plugin
-	// only the section named after it: an empty one says so.
-	creds := map[string]any{"host": map[string]string{}}
+	// The host plugin needs no secrets and so no section.
+	creds := map[string]any{}
 	if client == clientA {
 		creds["directory"] = d.ldap.Credentials()
 	}

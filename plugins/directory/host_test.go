@@ -14,6 +14,7 @@ import (
 	"github.com/sitewarden/sitewarden/plugins/directory/ldapdir"
 	"github.com/sitewarden/sitewarden/plugins/directory/slapdtest"
 	"github.com/sitewarden/sitewarden/plugins/sdk"
+	"github.com/sitewarden/sitewarden/runner/config"
 	"github.com/sitewarden/sitewarden/runner/pluginhost"
 )
 
@@ -87,5 +88,47 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMissingCredentialsSectionThroughPluginHost: a runner credentials file
+// without a "directory" section hands the plugin empty credentials; the real
+// binary then fails the call with an error naming the missing keys and
+// where to add them (the runner no longer refuses the call itself).
+func TestMissingCredentialsSectionThroughPluginHost(t *testing.T) {
+	bin := pluginBinary(t)
+	cfg := pluginhost.DefaultConfig()
+	cfg.Dir, cfg.WorkDir = t.TempDir(), t.TempDir()
+	dst := filepath.Join(cfg.Dir, "sitewarden-plugin-directory")
+	copyFile(t, bin, dst)
+	pin, err := pluginhost.FileSHA256(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Pins = map[string]string{"directory": pin}
+	cfg.StartTimeout = 20 * time.Second // the machine may be loaded
+	h, err := pluginhost.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = h.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	credsFile := filepath.Join(t.TempDir(), "credentials.yaml")
+	if err := os.WriteFile(credsFile, []byte("other:\n  key: value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := config.LoadCredentials(credsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := store.For(ctx, ldapdir.OpGetAccountStatus)
+	if err != nil {
+		t.Fatalf("For without a directory section: %v; want empty credentials", err)
+	}
+	_, err = h.Execute(ctx, sdk.Request{Operation: ldapdir.OpGetAccountStatus, Params: json.RawMessage(`{"user":"bob"}`), Credentials: creds})
+	if err == nil || !strings.Contains(err.Error(), `"url", "bind_dn", "bind_password", "base_dn" and "flavor" are missing`) ||
+		!strings.Contains(err.Error(), `add a "directory" section`) {
+		t.Fatalf("call without credentials: %v; want the plugin's error naming the missing keys", err)
 	}
 }

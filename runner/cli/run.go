@@ -186,7 +186,7 @@ func runRunner(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return err
 		}
 		current.Store(client)
-		renewed, err := runUntilRenewed(ctx, cfg, client, log)
+		renewed, err := runUntilRenewed(ctx, cfg, append([]string{address}, cfg.ControlPlanes...), client, log)
 		if err != nil {
 			return err
 		}
@@ -203,9 +203,10 @@ func runRunner(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 // runUntilRenewed runs client until ctx ends (false) or the certificate
-// was renewed (true). It waits at most cfg.StopTimeout for the client to
-// drain.
-func runUntilRenewed(ctx context.Context, cfg config.Config, client *rsync.Client, log *slog.Logger) (bool, error) {
+// was renewed (true). Renewal tries addrs in order (the sync client's
+// address, then its alternates). It waits at most cfg.StopTimeout for the
+// client to drain.
+func runUntilRenewed(ctx context.Context, cfg config.Config, addrs []string, client *rsync.Client, log *slog.Logger) (bool, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -214,9 +215,11 @@ func runUntilRenewed(ctx context.Context, cfg config.Config, client *rsync.Clien
 	tick := time.NewTicker(cfg.RenewCheckInterval)
 	defer tick.Stop()
 	check := func() {
-		rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+		// 30 s per address, as one Enroller call, so a dead first
+		// address cannot use up the alternates' time.
+		rctx, rcancel := context.WithTimeout(ctx, time.Duration(len(addrs)+1)*30*time.Second)
 		defer rcancel()
-		ok, err := enroll.Enroller{Dir: cfg.StateDir, Proxy: cfg.ProxyURL()}.Renew(rctx)
+		ok, err := enroll.Enroller{Dir: cfg.StateDir, Proxy: cfg.ProxyURL(), Addresses: addrs}.Renew(rctx)
 		switch {
 		case err != nil:
 			log.Warn("certificate renewal failed; will retry", "err", err.Error())

@@ -21,15 +21,14 @@ const maxCredentialsFile = 1 << 20
 // of that plugin for one call. They are never logged: String shows only
 // plugin and key names.
 type Credentials struct {
-	path     string
 	byPlugin map[string]map[string]string
 }
 
 // LoadCredentials reads path (YAML: plugin name -> key -> value). A missing
-// file gives empty credentials: actions then fail with a message naming
-// the file. On Unix a file readable by group or others is refused.
+// file gives empty credentials, as a missing section does (see For). On
+// Unix a file readable by group or others is refused.
 func LoadCredentials(path string) (*Credentials, error) {
-	c := &Credentials{path: path, byPlugin: map[string]map[string]string{}}
+	c := &Credentials{byPlugin: map[string]map[string]string{}}
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil
@@ -57,12 +56,17 @@ func LoadCredentials(path string) (*Credentials, error) {
 }
 
 // For returns the credentials of the plugin that owns action
-// ("directory.unlock_account" → "directory").
+// ("directory.unlock_account" → "directory"): a copy of that plugin's
+// section, or empty credentials when the file has no such section. Plugins
+// declare no required keys (plugins/sdk), so a plugin that needs none
+// (host) works without a section, and one that needs keys fails the call
+// with its own error naming the missing key. The map is never nil, and
+// the error is always nil (the agent's Credentials interface allows one).
 func (c *Credentials) For(_ context.Context, action string) (sdk.Credentials, error) {
 	plugin, _, _ := strings.Cut(action, ".")
-	m, ok := c.byPlugin[plugin]
-	if !ok {
-		return nil, fmt.Errorf("no credentials for plugin %s: add a %q section to %s", plugin, plugin, c.path)
+	m := c.byPlugin[plugin]
+	if m == nil {
+		return sdk.Credentials{}, nil
 	}
 	return sdk.Credentials(maps.Clone(m)), nil
 }

@@ -26,8 +26,11 @@ func TestCredentials(t *testing.T) {
 	if again, _ := c.For(context.Background(), "directory.find_user"); again["bind_password"] != "s3cret-value" {
 		t.Error("For hands out the stored map")
 	}
-	if _, err := c.For(context.Background(), "host.cleanup"); err == nil || !strings.Contains(err.Error(), `add a "host" section to `+path) {
-		t.Errorf("missing plugin: %v", err)
+	// A plugin without a section (host needs no secrets) gets empty
+	// credentials, not an error: a plugin that needs keys names the one
+	// missing (TestDirectoryMissingCredentials in plugins/directory).
+	if host, err := c.For(context.Background(), "host.cleanup"); err != nil || host == nil || len(host) != 0 {
+		t.Errorf("plugin without a section: %v, %v; want empty credentials", host, err)
 	}
 	if strings.Contains(c.String(), "s3cret") {
 		t.Error("String shows a secret")
@@ -49,7 +52,7 @@ func TestCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.For(context.Background(), "directory.find_user"); err == nil {
-		t.Error("missing file gives credentials")
+	if got, err := c.For(context.Background(), "directory.find_user"); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("missing file: %v, %v; want empty credentials", got, err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -147,6 +148,12 @@ type Enroller struct {
 	Timeout time.Duration
 	// Proxy, when set, carries the HTTPS calls (CONNECT); nil: direct.
 	Proxy *url.URL
+	// Addresses are the control-plane addresses (host:port) Renew tries in
+	// order, each with the enrolled CA pin, until one answers: the runner's
+	// control_plane (or the enrolled address) then its control_planes. The
+	// enrolled address is tried last when it is not among them; empty means
+	// the enrolled address only. Enroll uses the token's address.
+	Addresses []string
 }
 
 func (e Enroller) now() time.Time {
@@ -183,7 +190,7 @@ func (e Enroller) Enroll(ctx context.Context, token string) (Identity, error) {
 		return Identity{}, fmt.Errorf("enroll: %w", err)
 	}
 	cfg := pinnedTLS(tok.Address, tok.Pin)
-	return e.exchange(ctx, tok.Address, tok.Pin, cfg, "/v1/enroll",
+	return e.exchange(ctx, tok.Address, tok.Address, tok.Pin, cfg, "/v1/enroll",
 		map[string]any{"token_secret": tok.Secret, "csr": csr, "audit_key": auditKey.Public().(ed25519.PublicKey)}, key)
 }
 
@@ -194,7 +201,11 @@ func RenewDue(notBefore, notAfter, now time.Time) bool {
 }
 
 // Renew renews the site certificate when RenewDue says so, with a new key
-// pair; renewed is false when nothing was due.
+// pair; renewed is false when nothing was due. It tries each of Addresses
+// in order (each call bounded by Timeout) until a control plane answers; a
+// control plane that answers with a refusal ends the attempt (replicas share
+// one store, so another would refuse too). The enrollment keeps the
+// enrolled address whichever replica renewed.
 func (e Enroller) Renew(ctx context.Context) (renewed bool, err error) {
 	cr, err := Load(e.Dir)
 	if err != nil {
@@ -208,12 +219,36 @@ func (e Enroller) Renew(ctx context.Context) (renewed bool, err error) {
 		return false, fmt.Errorf("renew: %w", err)
 	}
 	pin := PinOf(cr.CA)
-	cfg := pinnedTLS(cr.Address, pin)
-	cfg.Certificates = []tls.Certificate{cr.Cert}
-	if _, err := e.exchange(ctx, cr.Address, pin, cfg, "/v1/renew", map[string]any{"csr": csr}, key); err != nil {
-		return false, fmt.Errorf("renew: %w", err)
+	var errs []error
+	for _, addr := range renewAddresses(e.Addresses, cr.Address) {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		cfg := pinnedTLS(addr, pin)
+		cfg.Certificates = []tls.Certificate{cr.Cert}
+		_, err := e.exchange(ctx, addr, cr.Address, pin, cfg, "/v1/renew", map[string]any{"csr": csr}, key)
+		if err == nil {
+			return true, nil
+		}
+		errs = append(errs, err)
+		if !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrWrongCA) {
+			break
+		}
 	}
-	return true, nil
+	return false, fmt.Errorf("renew: %w", errors.Join(errs...))
+}
+
+// renewAddresses is addrs without blanks and repeats, then enrolled if
+// missing.
+func renewAddresses(addrs []string, enrolled string) []string {
+	var out []string
+	for _, a := range append(slices.Clone(addrs), enrolled) {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func newKeyAndCSR() (*ecdsa.PrivateKey, []byte, error) {
@@ -270,7 +305,10 @@ func verifyPinned(chain []*x509.Certificate, host, pin string) error {
 	return nil
 }
 
-func (e Enroller) exchange(ctx context.Context, address, pin string, cfg *tls.Config, path string, body map[string]any, key *ecdsa.PrivateKey) (Identity, error) {
+// exchange posts body to path at address and saves the answer, recording
+// enrolled as the control plane's address. A failure to reach address
+// wraps ErrUnreachable, the wrong CA ErrWrongCA.
+func (e Enroller) exchange(ctx context.Context, address, enrolled, pin string, cfg *tls.Config, path string, body map[string]any, key *ecdsa.PrivateKey) (Identity, error) {
 	timeout := e.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -297,7 +335,7 @@ func (e Enroller) exchange(ctx context.Context, address, pin string, cfg *tls.Co
 		if errors.Is(err, ErrWrongCA) {
 			return Identity{}, fmt.Errorf("enroll: %w", unwrapWrongCA(err))
 		}
-		return Identity{}, fmt.Errorf("enroll: reach control plane at %s: %w; check the address and that UDP/TCP to it is open", address, err)
+		return Identity{}, fmt.Errorf("enroll: %w at %s: %w; check the address and that UDP/TCP to it is open", ErrUnreachable, address, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
@@ -322,7 +360,7 @@ func (e Enroller) exchange(ctx context.Context, address, pin string, cfg *tls.Co
 	if len(ok.ScopeKey) != ed25519.PublicKeySize {
 		return Identity{}, errors.New("enroll: control plane answered without its scope-signing key; upgrade the control plane")
 	}
-	return e.save(address, pin, key, []byte(ok.Certificate), []byte(ok.CA), ok.ScopeKey)
+	return e.save(enrolled, pin, key, []byte(ok.Certificate), []byte(ok.CA), ok.ScopeKey)
 }
 
 // unwrapWrongCA drops the HTTP client's URL prefix so the person reads the

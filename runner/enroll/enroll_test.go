@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +175,23 @@ func TestLoadAuditKeyRefuses(t *testing.T) {
 		}
 		if _, err := LoadOrCreateAuditKey(dir); !errors.Is(err, ErrBadAuditKey) || !strings.Contains(err.Error(), "chmod 600") {
 			t.Errorf("world-readable key: %v, want ErrBadAuditKey saying chmod 600", err)
+		}
+	}
+}
+
+func TestRenewAddresses(t *testing.T) {
+	tests := []struct {
+		addrs    []string
+		enrolled string
+		want     []string
+	}{
+		{nil, "a:1", []string{"a:1"}},
+		{[]string{"b:1", "", "c:1", "b:1"}, "a:1", []string{"b:1", "c:1", "a:1"}},
+		{[]string{"a:1", "b:1"}, "a:1", []string{"a:1", "b:1"}},
+	}
+	for _, tt := range tests {
+		if got := renewAddresses(tt.addrs, tt.enrolled); !slices.Equal(got, tt.want) {
+			t.Errorf("renewAddresses(%q, %q) = %q, want %q", tt.addrs, tt.enrolled, got, tt.want)
 		}
 	}
 }

@@ -19,6 +19,9 @@ var (
 	// ErrWrongCA means the control plane presented a CA other than the one
 	// the token pins.
 	ErrWrongCA = errors.New("control plane CA does not match the token's pin")
+	// ErrUnreachable means no control plane answered at an address (refused,
+	// timed out, no route, TLS failed); the error names the address.
+	ErrUnreachable = errors.New("cannot reach the control plane")
 	// ErrNotEnrolled means the state directory holds no site certificate.
 	ErrNotEnrolled = errors.New("runner is not enrolled")
 	// ErrBadAuditKey means the state directory's audit key file is

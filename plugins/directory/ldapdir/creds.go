@@ -65,6 +65,12 @@ func parseCredentials(creds map[string]string, allowPlain bool) (target, error) 
 		}
 	}
 	raw := creds[CredURL]
+	if raw == "" && creds[CredBindDN] == "" && creds[CredBindPassword] == "" {
+		// The runner hands empty credentials when its credentials file has
+		// no section for this plugin.
+		return t, fmt.Errorf("%w: %q, %q, %q, %q and %q are missing; add a \"directory\" section with them to the runner's credentials file (credentials_file)",
+			ErrBadCredentials, CredURL, CredBindDN, CredBindPassword, CredBaseDN, CredFlavor)
+	}
 	if raw == "" {
 		return t, fmt.Errorf("%w: %q is missing; give ldaps://host or ldap://host (StartTLS)", ErrBadCredentials, CredURL)
 	}

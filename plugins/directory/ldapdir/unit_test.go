@@ -99,6 +99,13 @@ func TestParseCredentials(t *testing.T) {
 			t.Errorf("%s: error reveals the password", tc.k)
 		}
 	}
+	// No section in the runner's credentials file: empty credentials. The
+	// error names every required key and where to put them.
+	if _, err := parseCredentials(map[string]string{}, false); !errors.Is(err, ErrBadCredentials) ||
+		!strings.Contains(err.Error(), `"url", "bind_dn", "bind_password", "base_dn" and "flavor" are missing`) ||
+		!strings.Contains(err.Error(), "credentials_file") {
+		t.Errorf("empty credentials: %v", err)
+	}
 	c := validCreds()
 	c[CredURL], c[CredTLS] = "ldap://127.0.0.1:1389", "none"
 	if _, err := parseCredentials(c, false); !errors.Is(err, ErrPlainLDAP) {
