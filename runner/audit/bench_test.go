@@ -183,10 +183,15 @@ func BenchmarkAppendDurable8(b *testing.B) {
 	for i := range rs {
 		rs[i], _ = protocolaudit.Decode(recs[i])
 	}
-	lat := make([]time.Duration, n)
+	// Recorded without allocating: a sample per append, a trace per commit.
+	samples := make([]appendSample, n)
+	commits := make([]commitTrace, 0, n/4+64)
+	onCommit := func(c commitTrace) { commits = append(commits, c) }
+	l.onCommit.Store(&onCommit)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	cpu0 := processCPU(b)
+	gc0 := gcCycles()
 	b.ResetTimer()
 	start := time.Now()
 	for range writers {
@@ -197,11 +202,12 @@ func BenchmarkAppendDurable8(b *testing.B) {
 					return
 				}
 				t := time.Now()
-				if _, err := l.Append(ctx, rs[i]); err != nil {
+				idx, err := l.Append(ctx, rs[i])
+				if err != nil {
 					b.Error(err)
 					return
 				}
-				lat[i] = time.Since(t)
+				samples[i] = appendSample{began: t.Sub(start), lat: time.Since(t), index: idx}
 			}
 		})
 	}
@@ -209,6 +215,12 @@ func BenchmarkAppendDurable8(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu := processCPU(b) - cpu0
+	gcs := gcCycles() - gc0
+	l.onCommit.Store(nil)
+	lat := make([]time.Duration, n)
+	for i, s := range samples {
+		lat[i] = s.lat
+	}
 	// The disk's fsync time, sampled before and after the log's run (the
 	// machine's load can change during it).
 	fsyncs := append(before, fsyncSamples(b, dir)...)
@@ -241,6 +253,11 @@ func BenchmarkAppendDurable8(b *testing.B) {
 	b.ReportMetric(float64(fsync99.Microseconds()), "fsync-p99-µs")
 	b.ReportMetric(float64(p99)/float64(fsync), "p99/fsync")
 	b.ReportMetric(float64(p99)/float64(fsync99), "p99/fsync-p99")
+	b.ReportMetric(float64(gcs), "gc-cycles")
+	reportSlow(b, samples, commits, start, 2*fsync)
+	if p := os.Getenv("AUDIT_DIAG"); p != "" {
+		dumpCommits(b, p, commits, start, fsync)
+	}
 }
 
 // BenchmarkInclusionProof proves a random record of a 65,536-record log

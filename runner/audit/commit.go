@@ -89,10 +89,29 @@ type committer struct {
 	// but one long Badger write per 8 commits, and raised p99 by about
 	// half in the benchmark.)
 	pending *indexJob
+	// gathered is when the current batch's gather began, kept only while
+	// l.onCommit is set.
+	gathered time.Time
+}
+
+// commitTrace describes one group commit to Log.onCommit, which the
+// benchmarks set to find out why an append was slow.
+type commitTrace struct {
+	first    uint64    // index of the commit's first record
+	n        int       // records
+	expect   int       // callers the previous commit answered
+	gathered time.Time // the gather began (the first request was taken)
+	written  time.Time // the segment write and sync began
+	synced   time.Time // the sync returned
+	seg      uint64    // the segment written
+	off      int64     // its end of data after the write
 }
 
 // commitFrom makes the batch starting with r durable and answers it.
 func (l *Log) commitFrom(c *committer, r *appendReq) {
+	if l.onCommit.Load() != nil {
+		c.gathered = time.Now()
+	}
 	c.batch = l.gather(append(c.batch[:0], r), c.expect, c.linger)
 	l.commit(c)
 	c.expect = len(c.batch)
@@ -186,7 +205,8 @@ func (l *Log) commit(c *committer) {
 	l.handOff(c)
 	t := time.Now()
 	err := l.writeDurable(buf)
-	l.syncTime.Add(int64(time.Since(t)))
+	synced := time.Now()
+	l.syncTime.Add(int64(synced.Sub(t)))
 	l.wbuf = buf // reused: a batch is at most about 1 MiB
 	if err != nil {
 		l.fail(err)
@@ -197,6 +217,9 @@ func (l *Log) commit(c *committer) {
 	}
 	l.size.Store(start + uint64(len(batch)))
 	l.commits.Add(1)
+	if f := l.onCommit.Load(); f != nil {
+		(*f)(commitTrace{first: start, n: len(batch), expect: c.expect, gathered: c.gathered, written: t, synced: synced, seg: l.seg.seq, off: l.seg.off})
+	}
 	for i, r := range batch {
 		r.done <- appendResult{index: start + uint64(i)}
 	}

@@ -49,6 +49,10 @@ type Log struct {
 	// the benchmarks (records per commit, commit cycle vs data sync).
 	commits  atomic.Uint64
 	syncTime atomic.Int64 // nanoseconds
+	// onCommit, when set (by the benchmarks' diagnosis), is called by the
+	// committer after each group commit's sync, before its callers are
+	// answered.
+	onCommit atomic.Pointer[func(commitTrace)]
 	// coming counts Append calls between their start and the queueing of
 	// their request; the one that brings it to zero signals arrived. The
 	// committer waits briefly for them (one wake-up, not one per request)
