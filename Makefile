@@ -11,6 +11,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PLUGINS     := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 1s
+BENCHCOUNT  ?= 3
 TESTFLAGS   ?= -race -timeout 20m
 
 .PHONY: help
@@ -82,8 +83,8 @@ run: deps build ## The demo: control plane, two clients' runners, a demo directo
 	@bash .ci/run-local.sh
 
 .PHONY: bench
-bench: build ## Run every benchmark and write docs/benchmarks.md
-	@bash .ci/bench.sh $(BENCHTIME)
+bench: build ## Run every benchmark BENCHCOUNT times (default 3) and write docs/benchmarks.md (medians)
+	@BENCHCOUNT=$(BENCHCOUNT) bash .ci/bench.sh $(BENCHTIME)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each

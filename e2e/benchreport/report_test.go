@@ -65,6 +65,9 @@ func TestMedianOfRepeatedRuns(t *testing.T) {
 	if v, ok := res[0].get("ms/op"); !ok || v != 3 || res[0].pkg != "x" || res[0].name != "BenchmarkA" {
 		t.Errorf("got %s/%s %v %v", res[0].pkg, res[0].name, v, ok)
 	}
+	if n := maxRuns(res); n != 3 {
+		t.Errorf("maxRuns = %d, want 3", n)
+	}
 }
 
 func TestTargetsTableErrors(t *testing.T) {
