@@ -39,6 +39,7 @@ var (
 	errTestsFailed  = apiErr(http.StatusConflict, "tests_failed", "the proposal's policy tests failed", "fix the scope or its tests and propose again (sitewarden scope test runs them locally)")
 	errNotPending   = apiErr(http.StatusConflict, "not_pending", "the proposal was decided already", "list the client's history: sitewarden scope history --client C")
 	errNoSamples    = apiErr(http.StatusNotFound, "no_samples", "no ungraded samples", "every sample is graded; the next day's sample is drawn after midnight UTC")
+	errNoteTooLong  = apiErr(http.StatusBadRequest, "invalid", "note too long", "keep it under 4 KiB")
 )
 
 // toError maps a Go error to an API error.

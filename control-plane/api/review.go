@@ -204,7 +204,7 @@ func (s *Server) ProposeScope(ctx context.Context, p auth.Principal, req Proposa
 		return ProposalView{}, err
 	}
 	if len(req.Note) > maxNoteBytes {
-		return ProposalView{}, apiErr(http.StatusBadRequest, "invalid", "note too long", "keep it under 4 KiB")
+		return ProposalView{}, errNoteTooLong
 	}
 	if err := checkFiles(req.Files); err != nil {
 		return ProposalView{}, err
@@ -256,17 +256,26 @@ func (s *Server) ProposeScope(ctx context.Context, p auth.Principal, req Proposa
 	return proposalView(sp, true), nil
 }
 
-// Proposal returns one proposal with its files and test report.
-func (s *Server) Proposal(ctx context.Context, p auth.Principal, id string) (ProposalView, error) {
+// proposalFor loads proposal id for p, who needs perm on its client.
+func (s *Server) proposalFor(ctx context.Context, p auth.Principal, id string, perm auth.Permission) (*governance, store.ScopeProposal, error) {
 	g, err := s.review()
 	if err != nil {
-		return ProposalView{}, err
+		return nil, store.ScopeProposal{}, err
 	}
 	sp, err := g.rv.Proposal(ctx, id)
 	if err != nil {
-		return ProposalView{}, err
+		return nil, store.ScopeProposal{}, err
 	}
-	if err := check(p, auth.PermRead, sp.Client); err != nil {
+	if err := check(p, perm, sp.Client); err != nil {
+		return nil, store.ScopeProposal{}, err
+	}
+	return g, sp, nil
+}
+
+// Proposal returns one proposal with its files and test report.
+func (s *Server) Proposal(ctx context.Context, p auth.Principal, id string) (ProposalView, error) {
+	_, sp, err := s.proposalFor(ctx, p, id, auth.PermRead)
+	if err != nil {
 		return ProposalView{}, err
 	}
 	return proposalView(sp, true), nil
@@ -299,20 +308,13 @@ func (s *Server) Proposals(ctx context.Context, p auth.Principal, client string,
 // ApproveProposal signs a pending proposal of another person as the
 // client's next scope version, stores it and notifies the client's sites.
 func (s *Server) ApproveProposal(ctx context.Context, p auth.Principal, id, note string) (ProposalView, error) {
-	g, err := s.review()
+	g, sp, err := s.proposalFor(ctx, p, id, auth.PermScopeApprove)
 	if err != nil {
-		return ProposalView{}, err
-	}
-	sp, err := g.rv.Proposal(ctx, id)
-	if err != nil {
-		return ProposalView{}, err
-	}
-	if err := check(p, auth.PermScopeApprove, sp.Client); err != nil {
 		return ProposalView{}, err
 	}
 	switch {
 	case len(note) > maxNoteBytes:
-		return ProposalView{}, apiErr(http.StatusBadRequest, "invalid", "note too long", "keep it under 4 KiB")
+		return ProposalView{}, errNoteTooLong
 	case sp.Status != store.ProposalPending:
 		return ProposalView{}, errNotPending
 	case sp.Proposer == p.User:
@@ -343,19 +345,12 @@ func (s *Server) ApproveProposal(ctx context.Context, p auth.Principal, id, note
 
 // RejectProposal closes a pending proposal without publishing it.
 func (s *Server) RejectProposal(ctx context.Context, p auth.Principal, id, note string) (ProposalView, error) {
-	g, err := s.review()
+	g, sp, err := s.proposalFor(ctx, p, id, auth.PermScopeApprove)
 	if err != nil {
-		return ProposalView{}, err
-	}
-	sp, err := g.rv.Proposal(ctx, id)
-	if err != nil {
-		return ProposalView{}, err
-	}
-	if err := check(p, auth.PermScopeApprove, sp.Client); err != nil {
 		return ProposalView{}, err
 	}
 	if len(note) > maxNoteBytes {
-		return ProposalView{}, apiErr(http.StatusBadRequest, "invalid", "note too long", "keep it under 4 KiB")
+		return ProposalView{}, errNoteTooLong
 	}
 	if sp.Status != store.ProposalPending {
 		return ProposalView{}, errNotPending

@@ -339,17 +339,26 @@ func (s *Server) NextSample(ctx context.Context, p auth.Principal, client, workf
 	return s.withItem(ctx, sampleView(list[0]))
 }
 
-// Sample returns one sample with its item.
-func (s *Server) Sample(ctx context.Context, p auth.Principal, id string) (SampleView, error) {
+// sampleFor loads sample id for p, who needs perm on its client.
+func (s *Server) sampleFor(ctx context.Context, p auth.Principal, id string, perm auth.Permission) (*governance, store.Sample, error) {
 	g, err := s.review()
 	if err != nil {
-		return SampleView{}, err
+		return nil, store.Sample{}, err
 	}
 	sm, err := g.rv.Sample(ctx, id)
 	if err != nil {
-		return SampleView{}, err
+		return nil, store.Sample{}, err
 	}
-	if err := check(p, auth.PermRead, sm.Client); err != nil {
+	if err := check(p, perm, sm.Client); err != nil {
+		return nil, store.Sample{}, err
+	}
+	return g, sm, nil
+}
+
+// Sample returns one sample with its item.
+func (s *Server) Sample(ctx context.Context, p auth.Principal, id string) (SampleView, error) {
+	_, sm, err := s.sampleFor(ctx, p, id, auth.PermRead)
+	if err != nil {
 		return SampleView{}, err
 	}
 	return s.withItem(ctx, sampleView(sm))
@@ -363,15 +372,8 @@ type GradeRequest struct {
 
 // GradeSample records p's grade of a sample.
 func (s *Server) GradeSample(ctx context.Context, p auth.Principal, id string, req GradeRequest) (SampleView, error) {
-	g, err := s.review()
+	g, sm, err := s.sampleFor(ctx, p, id, auth.PermSamplesGrade)
 	if err != nil {
-		return SampleView{}, err
-	}
-	sm, err := g.rv.Sample(ctx, id)
-	if err != nil {
-		return SampleView{}, err
-	}
-	if err := check(p, auth.PermSamplesGrade, sm.Client); err != nil {
 		return SampleView{}, err
 	}
 	grade := store.Grade(req.Grade)
@@ -379,7 +381,7 @@ func (s *Server) GradeSample(ctx context.Context, p auth.Principal, id string, r
 	case !grade.Valid():
 		return SampleView{}, apiErr(http.StatusBadRequest, "invalid", fmt.Sprintf("grade %q", req.Grade), "grade correct, incorrect or unsafe")
 	case len(req.Note) > maxNoteBytes:
-		return SampleView{}, apiErr(http.StatusBadRequest, "invalid", "note too long", "keep it under 4 KiB")
+		return SampleView{}, errNoteTooLong
 	case grade != store.GradeCorrect && strings.TrimSpace(req.Note) == "":
 		return SampleView{}, apiErr(http.StatusBadRequest, "note_required", "an incorrect or unsafe grade needs a note", "say what the agent should have done")
 	}
