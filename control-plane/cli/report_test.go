@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,58 +32,14 @@ import (
 func TestReportAndAuditExportAgainstRealServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	state, syncAddr, httpAddr := t.TempDir(), freeAddr(t), freeAddr(t)
-	serverErr := &syncBuf{}
-	done := make(chan int, 1)
-	sctx, stop := context.WithCancel(ctx)
-	go func() {
-		done <- cli.Run(sctx, []string{"server", "--state", state, "--listen", syncAddr, "--http-listen", httpAddr, "--log-level", "warn"}, &bytes.Buffer{}, serverErr)
-	}()
-	defer func() {
-		stop()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("server exit code %d: %s", code, serverErr.String())
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("server did not stop within 20s")
-		}
-	}()
-	re := regexp.MustCompile(`--setup (admin\.sws_[A-Za-z0-9_-]+)`)
-	var setup string
-	for deadline := time.Now().Add(30 * time.Second); setup == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(serverErr.String()); m != nil {
-			setup = m[1]
-		}
-	}
-	if setup == "" {
-		t.Fatalf("no setup link printed within 30s: %s", serverErr.String())
-	}
-	caFile := filepath.Join(state, "ca", "ca.pem")
-	common := []string{"--server", "https://" + httpAddr, "--ca", caFile}
+	srv := startTestServer(t, ctx)
+	state, caFile := srv.state, filepath.Join(srv.state, "ca", "ca.pem")
+	httpAddr := strings.TrimPrefix(srv.common[1], "https://")
+	admin := srv.admin
 	run := func(want int, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := cli.Run(ctx, append(args, common...), &out, &errb)
-		if code != want {
-			t.Fatalf("sitewarden %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out.String(), errb.String())
-		}
-		return out.String() + errb.String()
+		return srv.run(admin, want, args...)
 	}
-	t.Setenv("SITEWARDEN_TOKEN", "")
-	t.Setenv("SITEWARDEN_PASSWORD", "a long enough passphrase")
-	for i := 0; ; i++ {
-		var out, errb bytes.Buffer
-		if cli.Run(ctx, append([]string{"setup", "--setup", setup}, common...), &out, &errb) == 0 {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("setup: %s", errb.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Setenv("SITEWARDEN_TOKEN", strings.TrimSpace(strings.SplitN(run(0, "login", "--user", "admin"), "\n", 2)[0]))
 
 	// The web UI is served on the same HTTPS listener, with its headers.
 	pem, err := os.ReadFile(caFile)
