@@ -29,11 +29,8 @@ type approvalsData struct {
 
 func (s *Server) approvals(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	ctx := r.Context()
-	client, err := clientFilter(r, p)
+	client, err := s.filterFresh(r, p)
 	if err != nil {
-		return err
-	}
-	if err := s.refresh(ctx); err != nil {
 		return err
 	}
 	d := approvalsData{Client: client, All: r.URL.Query().Get("show") == "all"}

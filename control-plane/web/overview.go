@@ -41,6 +41,16 @@ func clientFilter(r *http.Request, p auth.Principal) (string, error) {
 	return c, nil
 }
 
+// filterFresh reads the page's client filter (clientFilter) and brings the
+// dashboards' indexes up to date (refresh).
+func (s *Server) filterFresh(r *http.Request, p auth.Principal) (string, error) {
+	client, err := clientFilter(r, p)
+	if err != nil {
+		return "", err
+	}
+	return client, s.refresh(r.Context())
+}
+
 // refresh indexes what arrived since the last page view, within budget.
 func (s *Server) refresh(ctx context.Context) error {
 	_, err := s.d.Store.RefreshStats(ctx, s.cfg.RefreshBudget)
@@ -116,11 +126,8 @@ const overviewDays = 30
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	ctx := r.Context()
-	client, err := clientFilter(r, p)
+	client, err := s.filterFresh(r, p)
 	if err != nil {
-		return err
-	}
-	if err := s.refresh(ctx); err != nil {
 		return err
 	}
 	now := s.now().UTC()

@@ -112,11 +112,8 @@ type reportData struct {
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	ctx := r.Context()
-	client, err := clientFilter(r, p)
+	client, err := s.filterFresh(r, p)
 	if err != nil {
-		return err
-	}
-	if err := s.refresh(ctx); err != nil {
 		return err
 	}
 	q := r.URL.Query()
