@@ -30,15 +30,22 @@ func benchRecords(b *testing.B, n int) [][]byte {
 	return out
 }
 
-// rawBadgerRate writes recs with one Badger WriteBatch, SyncWrites on, and
-// returns records per second: issue 4's baseline.
-func rawBadgerRate(b *testing.B, recs [][]byte) float64 {
+// openRawBadger opens a fresh raw Badger database with SyncWrites on, the
+// same options for every baseline.
+func openRawBadger(b *testing.B) *badger.DB {
 	opts := badger.DefaultOptions(filepath.Join(b.TempDir(), "raw")).WithSyncWrites(true).WithLogger(nil).
 		WithMemTableSize(16 << 20).WithValueLogFileSize(64 << 20)
 	db, err := badger.Open(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return db
+}
+
+// rawBadgerRate writes recs with one Badger WriteBatch, SyncWrites on, and
+// returns records per second: issue 4's baseline.
+func rawBadgerRate(b *testing.B, recs [][]byte) float64 {
+	db := openRawBadger(b)
 	defer db.Close()
 	start := time.Now()
 	wb := db.NewWriteBatch()
@@ -53,16 +60,10 @@ func rawBadgerRate(b *testing.B, recs [][]byte) float64 {
 	return float64(len(recs)) / time.Since(start).Seconds()
 }
 
-// rawBadgerConcurrentRate writes recs from 8 goroutines, one durable
-// Badger transaction per record (SyncWrites on; Badger groups concurrent
-// commits itself): the same workload as the log, on raw Badger.
-func rawBadgerConcurrentRate(b *testing.B, recs [][]byte, writers int) float64 {
-	opts := badger.DefaultOptions(filepath.Join(b.TempDir(), "rawc")).WithSyncWrites(true).WithLogger(nil).
-		WithMemTableSize(16 << 20).WithValueLogFileSize(64 << 20)
-	db, err := badger.Open(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
+// rawBadgerWritersRate writes recs from writers goroutines, each record
+// made durable on its own by put, and returns records per second.
+func rawBadgerWritersRate(b *testing.B, recs [][]byte, writers int, put func(db *badger.DB, key, rec []byte) error) float64 {
+	db := openRawBadger(b)
 	defer db.Close()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -74,7 +75,7 @@ func rawBadgerConcurrentRate(b *testing.B, recs [][]byte, writers int) float64 {
 				if i >= int64(len(recs)) {
 					return
 				}
-				if err := db.Update(func(txn *badger.Txn) error { return txn.Set(numKey(prefixEntry, uint64(i)), recs[i]) }); err != nil {
+				if err := put(db, numKey(prefixEntry, uint64(i)), recs[i]); err != nil {
 					b.Error(err)
 					return
 				}
@@ -85,43 +86,31 @@ func rawBadgerConcurrentRate(b *testing.B, recs [][]byte, writers int) float64 {
 	return float64(len(recs)) / time.Since(start).Seconds()
 }
 
+// rawBadgerConcurrentRate writes recs from 8 goroutines, one durable
+// Badger transaction per record (SyncWrites on; Badger groups concurrent
+// commits itself): the same workload as the log, on raw Badger.
+func rawBadgerConcurrentRate(b *testing.B, recs [][]byte, writers int) float64 {
+	return rawBadgerWritersRate(b, recs, writers, func(db *badger.DB, key, rec []byte) error {
+		return db.Update(func(txn *badger.Txn) error { return txn.Set(key, rec) })
+	})
+}
+
 // rawBadgerWB8Rate writes recs from 8 goroutines, each record with its
 // own Badger WriteBatch (SyncWrites on) and Flush: per-record durability on
 // raw Badger, the baseline issue 4's figure ("roughly 25-35k records/s")
 // describes.
 func rawBadgerWB8Rate(b *testing.B, recs [][]byte, writers int) float64 {
-	opts := badger.DefaultOptions(filepath.Join(b.TempDir(), "rawwb8")).WithSyncWrites(true).WithLogger(nil).
-		WithMemTableSize(16 << 20).WithValueLogFileSize(64 << 20)
-	db, err := badger.Open(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range writers {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(recs)) {
-					return
-				}
-				wb := db.NewWriteBatch()
-				err := wb.Set(numKey(prefixEntry, uint64(i)), recs[i])
-				if err == nil {
-					err = wb.Flush()
-				}
-				if err != nil {
-					wb.Cancel()
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return float64(len(recs)) / time.Since(start).Seconds()
+	return rawBadgerWritersRate(b, recs, writers, func(db *badger.DB, key, rec []byte) error {
+		wb := db.NewWriteBatch()
+		err := wb.Set(key, rec)
+		if err == nil {
+			err = wb.Flush()
+		}
+		if err != nil {
+			wb.Cancel()
+		}
+		return err
+	})
 }
 
 // fsyncSamples measures File.Sync after a small append on a fresh file in
