@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quic-go/quic-go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sitewarden/sitewarden/control-plane/cluster"
@@ -114,29 +114,9 @@ func BenchmarkReplicasFleet(b *testing.B) {
 	defer cancel()
 	var reached atomic.Int64
 	var want atomic.Uint64
-	conns := make([]*quic.Conn, n)
-	var wg stdsync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cert := siteCert(b, p, "acme", fmt.Sprintf("s%04d", i))
-			c, err := lightSite(ctx, b, reps[i%2].srv.Addr().String(), cert, p.ca.Pool(), func(v uint64) {
-				if v == want.Load() {
-					reached.Add(1)
-				}
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			conns[i] = c
-		}()
-	}
-	wg.Wait()
+	conns := lightFleet(ctx, b, n, func(i int) (string, tls.Certificate) {
+		return reps[i%2].srv.Addr().String(), siteCert(b, p, "acme", fmt.Sprintf("s%04d", i))
+	}, p.ca.Pool(), &want, &reached)
 	if b.Failed() {
 		return
 	}

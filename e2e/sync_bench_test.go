@@ -60,6 +60,36 @@ func siteCert(b *testing.B, p *plane, client, site string) tls.Certificate {
 
 // lightSite is a minimal sync peer: hello, then on every scope Notify it
 // fetches the bundle and reports its version.
+// lightFleet connects n light sites, 32 at a time; site i dials the address
+// and uses the certificate site(i) names. A site counts in reached when it
+// fetches the version want holds.
+func lightFleet(ctx context.Context, b *testing.B, n int, site func(i int) (string, tls.Certificate), pool *x509.CertPool, want *atomic.Uint64, reached *atomic.Int64) []*quic.Conn {
+	conns := make([]*quic.Conn, n)
+	var wg stdsync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			addr, cert := site(i)
+			c, err := lightSite(ctx, b, addr, cert, pool, func(v uint64) {
+				if v == want.Load() {
+					reached.Add(1)
+				}
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	return conns
+}
+
 func lightSite(ctx context.Context, b *testing.B, addr string, cert tls.Certificate, pool *x509.CertPool, got func(uint64)) (*quic.Conn, error) {
 	conn, err := quic.DialAddr(ctx, addr, &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert},
 		RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{protocol.ALPN}}, &quic.Config{MaxIdleTimeout: time.Minute, KeepAlivePeriod: 20 * time.Second})
@@ -134,28 +164,7 @@ func BenchmarkSyncFleet(b *testing.B) {
 	var reached atomic.Int64
 	var want atomic.Uint64
 	before := heapNow()
-	conns := make([]*quic.Conn, n)
-	var wg stdsync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			c, err := lightSite(ctx, b, p.addr, certs[i], p.ca.Pool(), func(v uint64) {
-				if v == want.Load() {
-					reached.Add(1)
-				}
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			conns[i] = c
-		}()
-	}
-	wg.Wait()
+	conns := lightFleet(ctx, b, n, func(i int) (string, tls.Certificate) { return p.addr, certs[i] }, p.ca.Pool(), &want, &reached)
 	if b.Failed() {
 		return
 	}
