@@ -2,12 +2,8 @@ package web_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -20,40 +16,10 @@ import (
 // and an admin (the second person) approves it. Each step checks the
 // store, not just the page.
 func TestBrowserGovernanceFlows(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (%v): install the Debian package 'chromium' ('make deps' runs .ci/deps.sh)", err)
-	}
 	e := newEnv(t, nil)
 	e.seedReview()
-	shots := artifactsDir(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.DisableGPU, chromedp.WindowSize(1280, 1000))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // as in TestBrowserSupervisorFlows: Chromium's sandbox refuses root
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("location.href + ': ' + document.body.innerText"))
-			t.Fatalf("%s: %v; the page: %.600s", what, err, page)
-		}
-	}
+	br := newBrowser(t)
+	ctx, shot, do := br.ctx, br.shot, br.do
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -150,5 +116,5 @@ func TestBrowserGovernanceFlows(t *testing.T) {
 		t.Errorf("versions table: %q", h)
 	}
 	shot("g07-history")
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", br.shots)
 }

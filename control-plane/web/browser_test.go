@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,48 +66,15 @@ func (e *env) seedActivity() {
 // with guidance, and export an audit file that protocol/audit's verifier
 // accepts. Each step checks the store, not just the page.
 func TestBrowserSupervisorFlows(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (%v): install the Debian package 'chromium' ('make deps' runs .ci/deps.sh)", err)
-	}
 	e := newEnv(t, nil)
 	e.seedActivity()
 	e.putEscalation("acme", "e-resolve", "account_unlock")
 	e.putEscalation("acme", "e-return", "account_unlock")
 	e.putApproval("acme", "a-1", t0.Add(time.Hour))
-	shots := artifactsDir(t)
 	downloads := t.TempDir()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.DisableGPU, chromedp.WindowSize(1280, 1000))
-	if os.Geteuid() == 0 {
-		// Chromium refuses to start as root with its sandbox on (it needs
-		// an unprivileged user for its namespaces); CI containers run the
-		// tests as root, so only then is the sandbox turned off.
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
-
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	br := newBrowser(t)
+	ctx, shot, do := br.ctx, br.shot, br.do
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -245,11 +211,11 @@ func TestBrowserSupervisorFlows(t *testing.T) {
 	if err != nil || len(pdf) < 1000 || string(pdf[:4]) != "%PDF" {
 		t.Fatalf("printing the report: %d bytes, %v", len(pdf), err)
 	}
-	if err := os.WriteFile(filepath.Join(shots, "11-report.pdf"), pdf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(br.shots, "11-report.pdf"), pdf, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("browser test ran out of time")
 	}
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", br.shots)
 }
