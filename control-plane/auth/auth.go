@@ -249,10 +249,11 @@ func (s *Service) CompleteSetup(ctx context.Context, setup, password string) (st
 // secret and the session's CSRF token. Failures are counted per address,
 // per (account, address) and per account (the ceiling); over a limit it
 // returns ErrRateLimited without checking. Failures from other addresses
-// never lock an account out of an address it logged in from before.
+// never lock an account out of an address it logged in from before. An
+// "address" is addressKey(ip): IPv6 addresses count per /64.
 func (s *Service) Login(ctx context.Context, name, password, ip string) (cookie, csrf string, p Principal, err error) {
-	now := s.now()
-	if !s.loginAllowed(name, ip, now) {
+	now, addr := s.now(), addressKey(ip)
+	if !s.loginAllowed(name, addr, now) {
 		s.log.Warn("login rate limited", "user", name, "ip", ip)
 		return "", "", Principal{}, ErrRateLimited
 	}
@@ -266,12 +267,12 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (cookie,
 	}
 	ok, verr := VerifyPassword(hash, password)
 	if err != nil || verr != nil || !ok || u.PasswordHash == "" || u.Disabled {
-		s.byIP.fail(ip, now)
+		s.byIP.fail(addr, now)
 		if err == nil {
 			// Only existing accounts get per-account windows, so guessed
 			// names cannot fill those limiters; the per-IP one bounds them.
-			s.byPair.fail(pairKey(name, ip), now)
-			s.known.fail(pairKey(name, ip), now)
+			s.byPair.fail(pairKey(name, addr), now)
+			s.known.fail(pairKey(name, addr), now)
 			if s.cfg.AccountCeiling > 0 {
 				s.byAccount.fail(name, now)
 			}
@@ -279,8 +280,8 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (cookie,
 		s.log.Warn("login failed", "user", name, "ip", ip)
 		return "", "", Principal{}, ErrBadCredentials
 	}
-	s.byPair.reset(pairKey(name, ip))
-	s.known.add(pairKey(name, ip), now)
+	s.byPair.reset(pairKey(name, addr))
+	s.known.add(pairKey(name, addr), now)
 	cookie, csrf = secret(), secret()
 	if err := s.st.CreateSession(ctx, store.Session{Hash: HashSecret(cookie), User: name, CSRF: csrf, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}); err != nil {
 		return "", "", Principal{}, err
@@ -294,7 +295,7 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (cookie,
 
 // pairKey keys the (account, address) limiter and known set; NUL appears
 // in neither.
-func pairKey(name, ip string) string { return name + "\x00" + ip }
+func pairKey(name, addr string) string { return name + "\x00" + addr }
 
 // loginAllowed applies the limits. An address the account logged in from
 // before (known) is exempt from the account ceiling and from full tables,
@@ -302,12 +303,13 @@ func pairKey(name, ip string) string { return name + "\x00" + ip }
 // so neither a botnet nor a flood of addresses can lock the person out of
 // where they usually sign in. With the ceiling on, a full (account,
 // address) table lets new pairs through: the ceiling bounds their guesses.
-func (s *Service) loginAllowed(name, ip string, now time.Time) bool {
-	pk := pairKey(name, ip)
+// addr is addressKey of the client's address.
+func (s *Service) loginAllowed(name, addr string, now time.Time) bool {
+	pk := pairKey(name, addr)
 	known, knownOver := s.known.state(pk, now)
 	known = known && s.cfg.AccountCeiling > 0
 	switch {
-	case known && (knownOver || s.byIP.over(ip, now)), !known && !s.byIP.allow(ip, now):
+	case known && (knownOver || s.byIP.over(addr, now)), !known && !s.byIP.allow(addr, now):
 		return false
 	case s.cfg.AccountCeiling > 0 && s.byPair.over(pk, now), s.cfg.AccountCeiling == 0 && !s.byPair.allow(pk, now):
 		return false

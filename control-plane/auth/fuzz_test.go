@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,4 +52,55 @@ func TestParsePHCSeeds(t *testing.T) {
 			t.Errorf("%s: parse error %v, want accepted=%v", file, err, ok)
 		}
 	}
+}
+
+// FuzzAddressKey checks the login limits' address key never panics, keys
+// an IPv4 (or IPv4-mapped) address by itself and any other IPv6 address by
+// the /64 holding it, the same for every address in that /64 and for
+// none outside it, and keys what is not an address as given.
+func FuzzAddressKey(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "addrkey", "*.txt"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seeds in testdata/addrkey: %v", err)
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		key := addressKey(s)
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			if key != s {
+				t.Fatalf("non-address %q keyed as %q", s, key)
+			}
+			return
+		}
+		if a = a.Unmap(); a.Is4() {
+			if key != a.String() {
+				t.Fatalf("IPv4 %q keyed as %q, want %q", s, key, a)
+			}
+			return
+		}
+		p, err := netip.ParsePrefix(key)
+		if err != nil || p.Bits() != 64 || !p.Contains(a.WithZone("")) || p.Masked() != p {
+			t.Fatalf("IPv6 %q keyed as %q (%v), want its /64", s, key, err)
+		}
+		b := a.WithZone("").As16()
+		same, other := b, b
+		same[15] ^= 0xff // the interface part: same /64
+		same[8] ^= 0x80
+		other[7] ^= 0x01 // the prefix part: another /64
+		if k := addressKey(netip.AddrFrom16(same).String()); k != key && !netip.AddrFrom16(same).Is4In6() {
+			t.Fatalf("%q and %v, in one /64, keyed %q and %q", s, netip.AddrFrom16(same), key, k)
+		}
+		if o := netip.AddrFrom16(other); !o.Is4In6() {
+			if k := addressKey(o.String()); k == key {
+				t.Fatalf("%q and %v, in different /64s, share key %q", s, o, k)
+			}
+		}
+	})
 }

@@ -97,6 +97,11 @@ func Build(ctx context.Context, c Config, log *slog.Logger) error {
 	if err := checkSourceNames(files); err != nil {
 		return err
 	}
+	for _, f := range files {
+		if err := stampVersion(stage, f, version+".0"); err != nil {
+			return err
+		}
+	}
 	if c.Signer != nil {
 		for _, f := range files {
 			if err := c.Signer.Sign(ctx, filepath.Join(stage, f)); err != nil {
