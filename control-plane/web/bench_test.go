@@ -132,6 +132,7 @@ func BenchmarkPages(b *testing.B) {
 		{"approvals", "/approvals"},
 		{"approval", "/approvals/client-05/a0005"},
 		{"sites", "/sites"},
+		{"site", "/sites/client-07/site-003"},
 		{"audit", "/audit?client=acme&site=hq&kind=action_result"},
 		{"report", "/report?client=client-07&month=2026-11"},
 	} {

@@ -202,6 +202,14 @@ func TestBrowserSupervisorFlows(t *testing.T) {
 	// The remaining pages render in the browser too.
 	do("sites", chromedp.Navigate(e.srv.URL+"/sites"), chromedp.WaitVisible(chromedp.CSS("main table")))
 	shot("10-sites")
+	// The site page, opened from the sites list: the chart is SVG drawn on
+	// the server, so it shows under the CSP with no script.
+	do("site", chromedp.Click(chromedp.CSS(`main table a[href="/sites/acme/hq"]`)), chromedp.WaitVisible(chromedp.CSS("#identity")),
+		chromedp.WaitVisible(chromedp.CSS("#goals svg.chart")))
+	if got := text("main h1"); !strings.HasPrefix(got, "Site acme / hq") {
+		t.Errorf("site page heading %q", got)
+	}
+	shot("10b-site")
 	do("report", chromedp.Navigate(e.srv.URL+"/report?client=acme&month=2026-11"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
 	if got := text("main h1"); got != "Service review · acme · 2026-11" {
 		t.Errorf("report heading %q", got)

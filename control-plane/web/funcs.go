@@ -23,5 +23,7 @@ func funcs() template.FuncMap {
 		},
 		"pct": func(v float64) string { return fmt.Sprintf("%.1f%%", v*100) },
 		"add": func(a, b int) int { return a + b },
+		// sitepath links a site's page.
+		"sitepath": sitePath,
 	}
 }

@@ -65,6 +65,7 @@ func TestEveryPageEveryRole(t *testing.T) {
 		"POST /approvals/{client}/{id}/deny":      {per("/approvals/acme/a-deny-%s/deny"), form("reason", "not verified"), writers, 303},
 		"GET /sites":                              {fixed("/sites?client=acme"), nil, all, 200},
 		"POST /sites/enrollment-tokens":           {fixed("/sites/enrollment-tokens"), form("client", "acme", "site", "new-%s", "ttl", "1h"), enrolls, 200},
+		"GET /sites/{client}/{site}":              {fixed("/sites/acme/hq"), nil, all, 200},
 		"GET /audit":                              {fixed("/audit?client=acme&site=hq&kind=action_result&from=2026-11-01&to=2026-12-01"), nil, all, 200},
 		"GET /audit/export":                       {fixed("/audit/export?client=acme&site=hq"), nil, all, 200},
 		"GET /report":                             {fixed("/report?client=acme&month=2026-11"), nil, all, 200},
@@ -161,12 +162,12 @@ func TestClientViewerSeesOnlyItsClient(t *testing.T) {
 	e.putApproval("globex", "a-globex", t0.Add(time.Hour))
 	v := e.login(auth.RoleClientViewer)
 	for _, path := range []string{"/?client=globex", "/escalations?client=globex", "/escalations/globex/e-globex", "/approvals?client=globex",
-		"/approvals/globex/a-globex", "/sites?client=globex", "/audit?client=globex", "/audit/export?client=globex&site=hq", "/report?client=globex"} {
+		"/approvals/globex/a-globex", "/sites?client=globex", "/sites/globex/hq", "/audit?client=globex", "/audit/export?client=globex&site=hq", "/report?client=globex"} {
 		if code, body := v.get(path); code != http.StatusForbidden {
 			t.Errorf("viewer GET %s: %d, want 403: %.200s", path, code, body)
 		}
 	}
-	for _, path := range []string{"/", "/escalations", "/approvals?show=all", "/sites", "/audit?kind=", "/report"} {
+	for _, path := range []string{"/", "/escalations", "/approvals?show=all", "/sites", "/sites/acme/hq", "/audit?kind=", "/report"} {
 		code, body := v.get(path)
 		if code != 200 {
 			t.Errorf("viewer GET %s: %d", path, code)

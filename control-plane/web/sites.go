@@ -18,6 +18,7 @@ func (s *Server) sitePages() []Page {
 	return []Page{
 		{Method: "GET", Pattern: "/sites", Perm: auth.PermRead, Nav: "Sites", h: s.sites},
 		{Method: "POST", Pattern: "/sites/enrollment-tokens", Perm: auth.PermEnroll, h: s.createEnrollToken},
+		{Method: "GET", Pattern: "/sites/{client}/{site}", Perm: auth.PermRead, h: s.site},
 	}
 }
 

@@ -60,13 +60,20 @@ type Sessions interface {
 
 var _ Sessions = (*auth.Service)(nil)
 
-// Store is what the pages read directly: the aggregates and a few rows.
+// Store is what the pages read directly: the aggregates, the site page's
+// reads and a few rows. Both stores implement it: the server serves the UI
+// only over a store that does (control-plane/cli/apiserver.go).
 type Store interface {
 	store.Stats
+	store.SiteDetail
 	AuditRecords(ctx context.Context, client, site string, from uint64, limit int) ([][]byte, error)
+	LatestScope(ctx context.Context, client string) (store.ScopeVersion, error)
 }
 
-var _ Store = (*store.SQLite)(nil)
+var (
+	_ Store = (*store.SQLite)(nil)
+	_ Store = (*store.Postgres)(nil)
+)
 
 // AccuracyFunc returns graded-sample accuracy per client and workflow for
 // a period (client "" for all). Filled by the samples feature (store.Review);

@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TokenInfo is an enrollment token as the site page lists it: when it was
+// issued, until when it was valid and when it was used (zero while
+// unused). It carries neither the token's secret nor the secret's hash.
+type TokenInfo struct {
+	CreatedAt, ExpiresAt, UsedAt time.Time
+}
+
+// SiteDetail reads what the supervisors' site page shows about one site
+// beyond Stats. The same rules as Store apply (safe for concurrent use;
+// ErrInvalid for an empty client or site). The code is portable SQL run on
+// both engines (postgres_shared.go).
+type SiteDetail interface {
+	// SiteRow returns one site with its witness state, as SiteRows would
+	// list it; ErrNotFound when the site is not enrolled.
+	SiteRow(ctx context.Context, client, site string) (SiteRow, error)
+	// SiteGoalCounts counts a site's goals by UTC day (Key "2006-01-02")
+	// and status, for goals whose day is in [from, to) (a zero bound is
+	// open), in day then status order. It reads what RefreshStats indexed.
+	SiteGoalCounts(ctx context.Context, client, site string, from, to time.Time) ([]GoalCount, error)
+	// SiteAuditAlerts lists the site's audit alerts, newest first, at most
+	// limit.
+	SiteAuditAlerts(ctx context.Context, client, site string, limit int) ([]AuditAlert, error)
+	// SiteTokens lists the enrollment tokens issued for the site, newest
+	// first, at most limit.
+	SiteTokens(ctx context.Context, client, site string, limit int) ([]TokenInfo, error)
+}
+
+var (
+	_ SiteDetail = (*SQLite)(nil)
+	_ SiteDetail = (*Postgres)(nil)
+)
+
+// SiteRow implements SiteDetail.
+func (s *SQLite) SiteRow(ctx context.Context, client, site string) (SiteRow, error) {
+	if err := need("site row", client, site); err != nil {
+		return SiteRow{}, err
+	}
+	var r SiteRow
+	var notAfter, enrolled, seen, cpSize, cpAt, auditSize int64
+	err := s.db.QueryRowContext(ctx, `SELECT s.tenant, s.client, s.site, s.cert_serial, s.cert_not_after, s.enrolled_at, s.last_seen,
+		s.runner_version, s.health, s.audit_key,
+		COALESCE((SELECT MAX(c.size) FROM checkpoints c WHERE c.client = s.client AND c.site = s.site), 0),
+		COALESCE((SELECT c.witnessed_at FROM checkpoints c WHERE c.client = s.client AND c.site = s.site ORDER BY c.size DESC LIMIT 1), 0),
+		COALESCE((SELECT MAX(a.idx) + 1 FROM audit_records a WHERE a.client = s.client AND a.site = s.site), 0),
+		(SELECT COUNT(*) FROM audit_alerts al WHERE al.client = s.client AND al.site = s.site)
+		FROM sites s WHERE s.client = ? AND s.site = ?`, client, site).Scan(
+		&r.Tenant, &r.Client, &r.Site.Site, &r.CertSerial, &notAfter, &enrolled, &seen, &r.RunnerVersion, &r.Health, &r.AuditKey,
+		&cpSize, &cpAt, &auditSize, &r.Alerts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SiteRow{}, fmt.Errorf("site %s/%s: %w", client, site, ErrNotFound)
+	}
+	if err != nil {
+		return SiteRow{}, fmt.Errorf("site row %s/%s: %w", client, site, err)
+	}
+	r.CertNotAfter, r.EnrolledAt, r.LastSeen = fromNanos(notAfter), fromNanos(enrolled), fromNanos(seen)
+	r.CheckpointSize, r.CheckpointAt, r.AuditSize = uint64(cpSize), fromNanos(cpAt), uint64(auditSize)
+	return r, nil
+}
+
+// SiteGoalCounts implements SiteDetail.
+func (s *SQLite) SiteGoalCounts(ctx context.Context, client, site string, from, to time.Time) ([]GoalCount, error) {
+	if err := need("site goal counts", client, site); err != nil {
+		return nil, err
+	}
+	w := &where{}
+	w.add("client = ?", client, true)
+	w.add("site = ?", site, true)
+	w.add("day >= ?", dayOf(nanos(from)), !from.IsZero())
+	w.add("day < ?", dayOf(nanos(to)), !to.IsZero())
+	// goal_facts' key starts with client: the scan is bounded by one
+	// client's goals (docs/ui.md, the site page's budget).
+	rows, err := s.db.QueryContext(ctx, `SELECT day, status, COUNT(*) FROM goal_facts`+w.String()+
+		` GROUP BY day, status ORDER BY day, status LIMIT 10000`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("site goal counts %s/%s: %w", client, site, err)
+	}
+	defer rows.Close()
+	var out []GoalCount
+	for rows.Next() {
+		var c GoalCount
+		var day int64
+		if err := rows.Scan(&day, &c.Status, &c.N); err != nil {
+			return nil, fmt.Errorf("site goal counts %s/%s: %w", client, site, err)
+		}
+		c.Key = time.Unix(0, day*dayNanos).UTC().Format(time.DateOnly)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SiteAuditAlerts implements SiteDetail.
+func (s *SQLite) SiteAuditAlerts(ctx context.Context, client, site string, limit int) ([]AuditAlert, error) {
+	if err := need("site audit alerts", client, site); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT client, site, at, reason FROM audit_alerts WHERE client = ? AND site = ? ORDER BY at DESC LIMIT ?`,
+		client, site, checkLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("site audit alerts %s/%s: %w", client, site, err)
+	}
+	defer rows.Close()
+	var out []AuditAlert
+	for rows.Next() {
+		var a AuditAlert
+		var at int64
+		if err := rows.Scan(&a.Client, &a.Site, &at, &a.Reason); err != nil {
+			return nil, fmt.Errorf("site audit alerts %s/%s: %w", client, site, err)
+		}
+		a.At = fromNanos(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SiteTokens implements SiteDetail.
+func (s *SQLite) SiteTokens(ctx context.Context, client, site string, limit int) ([]TokenInfo, error) {
+	if err := need("site tokens", client, site); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT created_at, expires_at, used_at FROM tokens WHERE client = ? AND site = ?
+		ORDER BY created_at DESC, expires_at DESC LIMIT ?`, client, site, checkLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("site tokens %s/%s: %w", client, site, err)
+	}
+	defer rows.Close()
+	var out []TokenInfo
+	for rows.Next() {
+		var created, expires, used int64
+		if err := rows.Scan(&created, &expires, &used); err != nil {
+			return nil, fmt.Errorf("site tokens %s/%s: %w", client, site, err)
+		}
+		out = append(out, TokenInfo{CreatedAt: fromNanos(created), ExpiresAt: fromNanos(expires), UsedAt: fromNanos(used)})
+	}
+	return out, rows.Err()
+}
+
+// SiteRow implements SiteDetail with the shared code.
+func (p *Postgres) SiteRow(ctx context.Context, client, site string) (SiteRow, error) {
+	return p.shared.SiteRow(ctx, client, site)
+}
+
+// SiteGoalCounts implements SiteDetail with the shared code.
+func (p *Postgres) SiteGoalCounts(ctx context.Context, client, site string, from, to time.Time) ([]GoalCount, error) {
+	return p.shared.SiteGoalCounts(ctx, client, site, from, to)
+}
+
+// SiteAuditAlerts implements SiteDetail with the shared code.
+func (p *Postgres) SiteAuditAlerts(ctx context.Context, client, site string, limit int) ([]AuditAlert, error) {
+	return p.shared.SiteAuditAlerts(ctx, client, site, limit)
+}
+
+// SiteTokens implements SiteDetail with the shared code.
+func (p *Postgres) SiteTokens(ctx context.Context, client, site string, limit int) ([]TokenInfo, error) {
+	return p.shared.SiteTokens(ctx, client, site, limit)
+}
