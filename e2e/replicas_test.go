@@ -22,6 +22,7 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/store"
 	"github.com/sitewarden/sitewarden/control-plane/store/pgtest"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
+	"github.com/sitewarden/sitewarden/runner/pluginhost"
 	rsync "github.com/sitewarden/sitewarden/runner/sync"
 )
 
@@ -115,6 +116,25 @@ func (rs *replicaSet) startReplica(i int) {
 			rs.t.Logf("replica %d log:\n%s", i, tail(p.log.String()))
 		}
 	})
+}
+
+// publishScope publishes client's first scope with the bootstrap command
+// on replica 0's state directory and the shared store.
+func (rs *replicaSet) publishScope(client string) {
+	rs.t.Helper()
+	w := &world{t: rs.t, dir: rs.dir}
+	var err error
+	if w.pluginSH, err = pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory")); err != nil {
+		rs.t.Fatal(err)
+	}
+	file := filepath.Join(rs.dir, client+"-scope.yaml")
+	writeFile(rs.t, file, string(w.scope(client)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := execOut(ctx, bin(rs.t, "sitewarden"), "scope", "publish", "--state", rs.state[0], "--store", rs.dsn, "--client", client, file)
+	if err != nil || !strings.Contains(out, "published scope of client "+client+" as version 1") {
+		rs.t.Fatalf("scope publish --store: %v\n%s", err, out)
+	}
 }
 
 // api calls replica i's API as the admin and decodes a 2xx answer into v.
@@ -232,6 +252,14 @@ func TestReplicasOnPostgres(t *testing.T) {
 	r1.start(t)
 	eventually(t, 30*time.Second, "r0 on replica 0, r1 on replica 1", func() bool {
 		return r0.connectedTo(rs.sync[0]) && r1.connectedTo(rs.sync[1])
+	})
+
+	// The bootstrap publish, with --store, reaches the shared database, and
+	// replica 1 tells its site r1 (a scope written by another process).
+	rs.publishScope("acme")
+	eventually(t, 15*time.Second, "the published scope reaches r1 on replica 1", func() bool {
+		_, err := os.Stat(filepath.Join(r1.dir, "state", "scope", "scope.pb"))
+		return err == nil
 	})
 
 	// An approval for r1 (on replica 1) decided through replica 0.

@@ -24,9 +24,9 @@ type PublishResult struct {
 }
 
 func newScopePublishCmd() *cobra.Command {
-	var state, client, output string
+	var state, client, output, storeURL string
 	cmd := &cobra.Command{
-		Use:   "publish --state DIR --client C FILE|DIR...",
+		Use:   "publish --state DIR [--store URL] --client C FILE|DIR...",
 		Short: "Bootstrap: sign scope files as a client's next version, on the control plane machine",
 		Long: `Compile the scope files (a directory means every *.yaml in it but tests),
 sign them with the state directory's scope signing key as the client's next
@@ -37,7 +37,11 @@ connected sites, which fetch and verify it.
 This is the bootstrap path: it needs the state directory (run it on the
 control plane machine as the server's user) and no second person. Use it for
 a client's first scope; later changes go through proposals:
-'sitewarden scope apply', reviewed and approved by a second person.`,
+'sitewarden scope apply', reviewed and approved by a second person.
+
+With replicas (docs/scaling.md), give the servers' --store: the version goes
+to the shared database, signed with the scope key in --state (the key every
+replica shares), and every replica tells its own sites.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("scope publish: name at least one scope file or directory")}
@@ -48,9 +52,15 @@ a client's first scope; later changes go through proposals:
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("-o %q: use text or json", output)}
 			}
-			for _, f := range []string{dbFile, scopeKeyFile} {
+			need, start := []string{dbFile, scopeKeyFile}, "--state "+state
+			if storeURL != "" {
+				// The database is the servers'; the state directory
+				// still holds the shared scope signing key.
+				need, start = []string{scopeKeyFile}, start+" --store URL"
+			}
+			for _, f := range need {
 				if _, err := os.Stat(filepath.Join(state, f)); err != nil {
-					return fmt.Errorf("scope publish: --state %s holds no control plane (%s: %w); start 'sitewarden server --state %s' once first", state, f, err, state)
+					return fmt.Errorf("scope publish: --state %s holds no control plane (%s: %w); start 'sitewarden server %s' once first", state, f, err, start)
 				}
 			}
 			sc, err := policies.CompileFiles(policies.DefaultConfig(), args...)
@@ -60,7 +70,7 @@ a client's first scope; later changes go through proposals:
 			if sc.Client() != client {
 				return usageError{fmt.Errorf("scope publish: the scope is client %q's, not --client %q", sc.Client(), client)}
 			}
-			p, err := openPlane(cmd.Context(), state)
+			p, err := openPlaneStore(cmd.Context(), state, storeURL)
 			if err != nil {
 				return err
 			}
@@ -83,6 +93,7 @@ a client's first scope; later changes go through proposals:
 	}
 	cmd.Flags().StringVar(&state, "state", defaultStateDir(), "control plane state directory (store and scope signing key)")
 	cmd.Flags().StringVar(&client, "client", "", "client the scope belongs to; must match the scope's client (required)")
+	cmd.Flags().StringVar(&storeURL, "store", "", "the servers' --store (empty: SQLite in --state; postgres://... for replicas)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	_ = cmd.MarkFlagRequired("client")
 	return cmd
