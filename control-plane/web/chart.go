@@ -47,12 +47,12 @@ func (c barChart) svg(title string) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s"><title>%s</title>`, chartW, chartH, esc(title), template.HTMLEscapeString(title))
 	plotW, plotH := float64(chartW-padL-padR), float64(chartH-padT-padB)
-	scale := niceMax(top)
-	for i := 0; i <= 4; i++ {
-		v := scale * float64(i) / 4
-		y := float64(padT) + plotH - plotH*float64(i)/4
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e3e6ea"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`,
-			padL, chartW-padR, y, y, padL-4, y+4, fmtNum(v))
+	axisTop, step := countAxis(top)
+	scale := float64(axisTop)
+	for v := 0; v <= axisTop; v += step {
+		y := float64(padT) + plotH - plotH*float64(v)/scale
+		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e3e6ea"/><text x="%d" y="%.1f" text-anchor="end">%d</text>`,
+			padL, chartW-padR, y, y, padL-4, y+4, v)
 	}
 	if len(keys) > 0 {
 		slot := plotW / float64(len(keys))
@@ -114,23 +114,19 @@ func lineChart(title string, keys []string, vals []float64) template.HTML {
 	return template.HTML(b.String()) // #nosec: every interpolated string went through esc
 }
 
-// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten.
-func niceMax(n int) float64 {
+// countAxis returns the top of a count axis for a largest value of n and
+// the step between its gridlines: the step is 1, 2 or 5 times a power of
+// ten (never below 1: counts are whole), the smallest that needs at most 5
+// intervals, and the top is the first multiple of it at or above n.
+func countAxis(n int) (top, step int) {
 	if n <= 0 {
-		return 1
+		return 1, 1
 	}
-	p := math.Pow(10, math.Floor(math.Log10(float64(n))))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if float64(n) <= m*p {
-			return m * p
+	for p := 1; ; p *= 10 {
+		for _, m := range []int{1, 2, 5} {
+			if s := m * p; (n+s-1)/s <= 5 {
+				return (n + s - 1) / s * s, s
+			}
 		}
 	}
-	return 10 * p
-}
-
-func fmtNum(v float64) string {
-	if v == math.Trunc(v) {
-		return fmt.Sprintf("%.0f", v)
-	}
-	return fmt.Sprintf("%.1f", v)
 }

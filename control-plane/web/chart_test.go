@@ -21,7 +21,26 @@ func TestChartsEscapeLabels(t *testing.T) {
 	if empty := string(barChart{}.svg("x")); !strings.Contains(empty, "no data yet") {
 		t.Errorf("empty chart: %s", empty)
 	}
-	if niceMax(7) != 10 || niceMax(120) != 200 || niceMax(0) != 1 {
-		t.Errorf("niceMax: %v %v %v", niceMax(7), niceMax(120), niceMax(0))
+}
+
+// TestCountAxis: gridlines of a count chart fall on whole numbers, at most 5
+// intervals, with the top at or just above the largest bar.
+func TestCountAxis(t *testing.T) {
+	for _, c := range []struct{ n, top, step int }{
+		{0, 1, 1}, {1, 1, 1}, {3, 3, 1}, {5, 5, 1}, {6, 6, 2}, {7, 8, 2}, {11, 15, 5},
+		{25, 25, 5}, {26, 30, 10}, {120, 150, 50}, {999, 1000, 200}, {100000, 100000, 20000},
+	} {
+		if top, step := countAxis(c.n); top != c.top || step != c.step {
+			t.Errorf("countAxis(%d) = %d, %d; want %d, %d", c.n, top, step, c.top, c.step)
+		}
+	}
+	svg := string(barChart{Keys: []string{"d"}, Statuses: []string{"resolved"}, Counts: map[string]map[string]int{"d": {"resolved": 3}}}.svg("x"))
+	for _, want := range []string{">0</text>", ">1</text>", ">2</text>", ">3</text>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("axis of a 3-goal chart lacks %s: %s", want, svg)
+		}
+	}
+	if strings.Contains(svg, ".5</text>") || strings.Contains(svg, ">4</text>") {
+		t.Errorf("fractional or surplus gridline: %s", svg)
 	}
 }
