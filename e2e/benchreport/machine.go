@@ -44,10 +44,53 @@ func describeMachine() machine {
 	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
 		m.Go = strings.TrimSpace(string(out))
 	}
-	if out, err := exec.CommandContext(ctx, "stat", "-f", "-c", "%T", os.TempDir()).Output(); err == nil {
-		m.TempFS = strings.TrimSpace(string(out)) + " (" + os.TempDir() + ")"
+	if fs, dev := mountOf(os.TempDir()); fs != "" {
+		m.TempFS = fs + " (" + os.TempDir() + ")" + diskCache(dev)
 	}
 	return m
+}
+
+// mountOf returns the file system type and source device of the mount that
+// holds dir (the longest mount point that is a prefix of it).
+func mountOf(dir string) (fstype, device string) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", ""
+	}
+	best := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		mp := f[1]
+		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
+			best, fstype, device = mp, f[2], f[0]
+		}
+	}
+	return fstype, device
+}
+
+// diskCache describes how the block device behind dev acknowledges writes
+// (its write cache and FUA support), which sets the cost of every durable
+// write: with a write-back cache and no FUA each one needs a cache flush.
+func diskCache(dev string) string {
+	name, ok := strings.CutPrefix(dev, "/dev/")
+	if !ok {
+		return ""
+	}
+	for _, q := range []string{"/sys/class/block/" + name + "/queue", "/sys/class/block/" + name + "/../queue"} {
+		wc, err1 := os.ReadFile(q + "/write_cache")
+		fua, err2 := os.ReadFile(q + "/fua")
+		if err1 == nil && err2 == nil {
+			f := "no FUA"
+			if strings.TrimSpace(string(fua)) == "1" {
+				f = "FUA"
+			}
+			return fmt.Sprintf(", %s: %s cache, %s", name, strings.TrimSpace(string(wc)), f)
+		}
+	}
+	return ""
 }
 
 // procField returns the value of the first "key : value" line of a /proc file.

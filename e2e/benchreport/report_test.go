@@ -126,3 +126,23 @@ func testSources(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// TestDescribeMachine: the report names the temp directory's real file
+// system (from the mount table: "ext4", where statfs says "ext2/ext3") and,
+// where sysfs tells, its disk's write cache.
+func TestDescribeMachine(t *testing.T) {
+	fs, dev := mountOf(os.TempDir())
+	if fs == "" || dev == "" {
+		t.Fatalf("no mount holds %s", os.TempDir())
+	}
+	m := describeMachine()
+	if !strings.HasPrefix(m.TempFS, fs+" ("+os.TempDir()+")") {
+		t.Errorf("TempFS %q, want it to start with %s (%s)", m.TempFS, fs, os.TempDir())
+	}
+	if strings.Contains(m.TempFS, "ext2/ext3") {
+		t.Errorf("TempFS %q names statfs's family, not the mount's type", m.TempFS)
+	}
+	if got, _ := mountOf("/"); got == "" {
+		t.Error("no mount for /")
+	}
+}
