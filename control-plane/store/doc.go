@@ -9,6 +9,9 @@
 // control-plane replicas: the same migrations with PostgreSQL bodies
 // (migrations/postgres), change notifications through LISTEN/NOTIFY
 // (Change, ListenChanges) and once-per-period background work (Once);
-// docs/scaling.md. Every implementation must pass the contract suite in
+// docs/scaling.md. The methods are written once, in portable SQL over
+// database/sql (sqlite*.go); Postgres runs the same code through an
+// adapting connector and a small dialect hook, engine (postgres_shared.go).
+// Every implementation must pass the contract suite in
 // control-plane/store/storetest.
 package store

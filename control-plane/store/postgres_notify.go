@@ -33,18 +33,6 @@ type Change struct {
 	Version uint64 `json:"v"`
 }
 
-// publish queues a Change in tx: PostgreSQL delivers it to every listener
-// when (and only if) tx commits.
-func (p *Postgres) publish(ctx context.Context, tx pgx.Tx, c Change) error {
-	c.Origin = p.origin
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ChangesChannel, string(b))
-	return err
-}
-
 // maxChangePayload bounds a decoded notification (PostgreSQL's own limit
 // is 8000 bytes).
 const maxChangePayload = 8000

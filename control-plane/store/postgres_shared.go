@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,9 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// The Stats and Review stores are written once, in portable SQL over
-// database/sql (sqlite_stats.go, sqlite_review.go), and run on PostgreSQL
-// through a connector that adapts the few things that differ:
+// The store's code is written once, in portable SQL over database/sql
+// (sqlite*.go), and runs on PostgreSQL through a connector that adapts the
+// few things that differ:
 //
 //   - placeholders: SQLite's ? become $1, $2, ... (outside quotes);
 //   - row order: SQLite's rowid is the seq identity column on PostgreSQL
@@ -26,18 +27,59 @@ import (
 //     "constraint failed", the words the SQLite code matches;
 //   - isolation: transactions default to SERIALIZABLE, the guarantee
 //     SQLite's single writer gives the read-then-write transactions there
-//     (a conflict is an error, 40001, never a lost update).
+//     (a conflict is an error, 40001, never a lost update; the Postgres
+//     methods that run such transactions retry it).
 //
-// The contract suites (storetest.RunReview, the stats tests) run against
-// both stores.
+// and through pgEngine, the dialect hook for what SQL alone cannot say:
+// the core store's read-then-write transactions (lockedTx) run at READ
+// COMMITTED under a transaction advisory lock on their key (a site's
+// cursor, a client's scope, a token), so they wait for each other instead
+// of failing with a serialization conflict, and scope versions, goals and
+// decisions publish a Change with pg_notify in their transaction.
+//
+// The contract suites (storetest.Run, storetest.RunReview, the stats
+// tests) run against both stores.
 
 // newSharedSQL returns the SQLite implementation over a database/sql handle on
-// p's pool, adapted as above.
-func newSharedSQL(pool *pgxpool.Pool) *SQLite {
+// pool, adapted as above; origin names this process in the changes it
+// publishes.
+func newSharedSQL(pool *pgxpool.Pool, origin string) *SQLite {
 	db := sql.OpenDB(rebindConnector{stdlib.GetPoolConnector(pool)})
-	// Idle connections go back to the pool the pgx code shares.
+	// Idle connections go back to pool, which Once shares.
 	db.SetMaxIdleConns(0)
-	return &SQLite{db: db}
+	return &SQLite{db: db, eng: pgEngine{origin: origin}}
+}
+
+// pgEngine is PostgreSQL's engine.
+type pgEngine struct{ origin string }
+
+var _ engine = pgEngine{}
+
+// begin implements engine: READ COMMITTED, so that each statement after the
+// lock sees what the lock's previous holder committed (a SERIALIZABLE
+// snapshot would be taken before the wait).
+func (pgEngine) begin(ctx context.Context, db *sql.DB, key int64) (*sql.Tx, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, key); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// publish implements engine with NOTIFY on ChangesChannel: PostgreSQL
+// delivers it to every listener when (and only if) tx commits.
+func (e pgEngine) publish(ctx context.Context, tx *sql.Tx, c Change) error {
+	c.Origin = e.origin
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, ChangesChannel, string(b))
+	return err
 }
 
 type rebindConnector struct{ c driver.Connector }

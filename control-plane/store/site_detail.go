@@ -143,23 +143,3 @@ func (s *SQLite) SiteTokens(ctx context.Context, client, site string, limit int)
 	}
 	return out, rows.Err()
 }
-
-// SiteRow implements SiteDetail with the shared code.
-func (p *Postgres) SiteRow(ctx context.Context, client, site string) (SiteRow, error) {
-	return p.shared.SiteRow(ctx, client, site)
-}
-
-// SiteGoalCounts implements SiteDetail with the shared code.
-func (p *Postgres) SiteGoalCounts(ctx context.Context, client, site string, from, to time.Time) ([]GoalCount, error) {
-	return p.shared.SiteGoalCounts(ctx, client, site, from, to)
-}
-
-// SiteAuditAlerts implements SiteDetail with the shared code.
-func (p *Postgres) SiteAuditAlerts(ctx context.Context, client, site string, limit int) ([]AuditAlert, error) {
-	return p.shared.SiteAuditAlerts(ctx, client, site, limit)
-}
-
-// SiteTokens implements SiteDetail with the shared code.
-func (p *Postgres) SiteTokens(ctx context.Context, client, site string, limit int) ([]TokenInfo, error) {
-	return p.shared.SiteTokens(ctx, client, site, limit)
-}

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"net/url"
 	"path"
@@ -20,12 +21,40 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// SQLite is the embedded Store: one database file, pure Go.
+// SQLite is the embedded Store: one database file, pure Go. Its code is
+// portable SQL over database/sql and is also the PostgreSQL store's
+// (postgres_shared.go); eng holds the few places the two differ.
 type SQLite struct {
-	db *sql.DB
+	db  *sql.DB
+	eng engine
 }
 
 var _ Store = (*SQLite)(nil)
+
+// engine is where the shared code's writes differ between the databases
+// it runs on.
+type engine interface {
+	// begin starts a write transaction serialized with every other one
+	// begun with the same key, whose statements see everything committed
+	// before it was granted. SQLite's single writer gives both; PostgreSQL
+	// takes a transaction advisory lock at READ COMMITTED.
+	begin(ctx context.Context, db *sql.DB, key int64) (*sql.Tx, error)
+	// publish queues c for delivery to the other processes sharing the
+	// database when (and only if) tx commits.
+	publish(ctx context.Context, tx *sql.Tx, c Change) error
+}
+
+// liteEngine is SQLite's: BEGIN IMMEDIATE (the DSN's _txlock) already
+// serializes writers, and no other process shares the file.
+type liteEngine struct{}
+
+var _ engine = liteEngine{}
+
+func (liteEngine) begin(ctx context.Context, db *sql.DB, _ int64) (*sql.Tx, error) {
+	return db.BeginTx(ctx, nil)
+}
+
+func (liteEngine) publish(context.Context, *sql.Tx, Change) error { return nil }
 
 // OpenSQLite opens (creating if needed) the database at file and applies
 // every embedded migration it has not applied yet. Writes are durable when a
@@ -43,51 +72,56 @@ func OpenSQLite(ctx context.Context, file string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", file, err)
 	}
-	s := &SQLite{db: db}
-	if err := s.migrate(ctx); err != nil {
+	s := &SQLite{db: db, eng: liteEngine{}}
+	if err := s.migrate(ctx, migrations, "migrations/*.sql"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w; check the file is a Sitewarden database and writable", file, err)
 	}
 	return s, nil
 }
 
-func (s *SQLite) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// migrationLock is the lock key held while migrating, so that PostgreSQL
+// replicas starting together apply each migration once.
+const migrationLock = 0x5317_3A2D
+
+// migrate applies, in one transaction, every migration matching glob in
+// fsys (named NNNN_name.sql) that schema_migrations does not list.
+func (s *SQLite) migrate(ctx context.Context, fsys fs.FS, glob string) error {
+	names, err := fs.Glob(fsys, glob)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		base := path.Base(name)
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migrate: migration %s has no numeric prefix", base)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
+	return s.lockedTx(ctx, migrationLock, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		if err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, name := range names {
+			base := path.Base(name)
+			v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+			if err != nil {
+				return fmt.Errorf("migrate: migration %s has no numeric prefix", base)
+			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
-				return err
+				return fmt.Errorf("migrate: %w", err)
 			}
 			if n > 0 {
-				return nil
+				continue
+			}
+			body, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				return fmt.Errorf("migrate: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("apply %s: %w", base, err)
+				return fmt.Errorf("migrate: apply %s: %w", base, err)
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano())
-			return err
-		}); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // SchemaVersion returns the newest migration applied.
@@ -102,16 +136,46 @@ func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
 
+// tx runs fn in a transaction (SERIALIZABLE on PostgreSQL).
 func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	return finish(tx, fn(tx))
+}
+
+// lockedTx runs fn in a transaction serialized with every other one on
+// key (engine.begin). Read-then-write transactions of the core store use
+// it: on PostgreSQL they then neither lose an update nor fail with a
+// serialization conflict. Cursors in particular must become visible in
+// the order they are allocated, or a site that fetched past a later cursor
+// would never see an earlier one that committed after it.
+func (s *SQLite) lockedTx(ctx context.Context, key int64, fn func(*sql.Tx) error) error {
+	tx, err := s.eng.begin(ctx, s.db, key)
+	if err != nil {
+		return err
+	}
+	return finish(tx, fn(tx))
+}
+
+func finish(tx *sql.Tx, err error) error {
+	if err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// advisoryKey hashes parts to a lock key. A collision only makes two
+// unrelated writers wait for each other.
+func advisoryKey(parts ...string) int64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return int64(h.Sum64())
 }
 
 func nanos(t time.Time) int64 {
@@ -253,7 +317,7 @@ func (s *SQLite) ConsumeToken(ctx context.Context, hash string, now time.Time) (
 		return Token{}, err
 	}
 	var t Token
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.lockedTx(ctx, advisoryKey("tokens", hash), func(tx *sql.Tx) error {
 		var created, expires, used int64
 		err := tx.QueryRowContext(ctx, `SELECT hash, tenant, client, site, created_at, expires_at, used_at FROM tokens WHERE hash = ?`, hash).
 			Scan(&t.Hash, &t.Tenant, &t.Client, &t.Site, &created, &expires, &used)
@@ -286,7 +350,7 @@ func (s *SQLite) ConsumeToken(ctx context.Context, hash string, now time.Time) (
 	return t, nil
 }
 
-// PutScope implements Store.
+// PutScope implements Store; it publishes a scope Change for the client.
 func (s *SQLite) PutScope(ctx context.Context, v ScopeVersion) error {
 	if err := need("put scope", v.Client); err != nil {
 		return err
@@ -294,7 +358,7 @@ func (s *SQLite) PutScope(ctx context.Context, v ScopeVersion) error {
 	if v.Version == 0 {
 		return fmt.Errorf("put scope %s: %w: version 0", v.Client, ErrInvalid)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.lockedTx(ctx, advisoryKey("scopes", v.Client), func(tx *sql.Tx) error {
 		var latest sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM scopes WHERE client = ?`, v.Client).Scan(&latest); err != nil {
 			return fmt.Errorf("put scope %s: %w", v.Client, err)
@@ -303,10 +367,10 @@ func (s *SQLite) PutScope(ctx context.Context, v ScopeVersion) error {
 			return fmt.Errorf("put scope %s v%d: %w: v%d is stored", v.Client, v.Version, ErrConflict, latest.Int64)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO scopes (client, version, bundle, created_at) VALUES (?, ?, ?, ?)`,
-			v.Client, int64(v.Version), v.Bundle, nanos(v.CreatedAt)); err != nil {
+			v.Client, int64(v.Version), nonNil(v.Bundle), nanos(v.CreatedAt)); err != nil {
 			return fmt.Errorf("put scope %s v%d: %w", v.Client, v.Version, err)
 		}
-		return nil
+		return s.eng.publish(ctx, tx, Change{Client: v.Client, Topic: TopicScope, Version: v.Version})
 	})
 }
 
@@ -329,40 +393,46 @@ func (s *SQLite) LatestScope(ctx context.Context, client string) (ScopeVersion, 
 	return v, nil
 }
 
-// AddGoal implements Store.
+// AddGoal implements Store; a new goal publishes a goals Change for its site.
 func (s *SQLite) AddGoal(ctx context.Context, g Goal) (uint64, error) {
 	if err := need("add goal", g.Client, g.Site, g.ID); err != nil {
 		return 0, err
 	}
-	return s.addCursored(ctx, "goals", "id", g.Client, g.Site, g.ID, g.Payload)
+	return s.addCursored(ctx, "goals", "id", TopicGoals, g.Client, g.Site, g.ID, g.Payload)
 }
 
-// AddDecision implements Store.
+// AddDecision implements Store; a new decision publishes an approvals
+// Change for its site.
 func (s *SQLite) AddDecision(ctx context.Context, d Decision) (uint64, error) {
 	if err := need("add decision", d.Client, d.Site, d.ApprovalID); err != nil {
 		return 0, err
 	}
-	return s.addCursored(ctx, "decisions", "approval_id", d.Client, d.Site, d.ApprovalID, d.Payload)
+	return s.addCursored(ctx, "decisions", "approval_id", TopicApprovals, d.Client, d.Site, d.ApprovalID, d.Payload)
 }
 
-// addCursored inserts into a cursor-ordered table (table and idCol are
-// constants of this file, never input).
-func (s *SQLite) addCursored(ctx context.Context, table, idCol, client, site, id string, payload []byte) (uint64, error) {
-	if payload == nil {
-		payload = []byte{}
-	}
+// addCursored inserts into a cursor-ordered table (table, idCol and topic
+// are constants of this file, never input). The site's lock makes cursors
+// of one site commit in the order they were allocated (lockedTx).
+func (s *SQLite) addCursored(ctx context.Context, table, idCol, topic, client, site, id string, payload []byte) (uint64, error) {
 	var cursor int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT cursor FROM `+table+` WHERE client = ? AND `+idCol+` = ?`, client, id).Scan(&cursor)
+	err := s.lockedTx(ctx, advisoryKey(table, client, site), func(tx *sql.Tx) error {
+		byID := `SELECT cursor FROM ` + table + ` WHERE client = ? AND ` + idCol + ` = ?`
+		err := tx.QueryRowContext(ctx, byID, client, id).Scan(&cursor)
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (client, site, `+idCol+`, payload) VALUES (?, ?, ?, ?)`, client, site, id, payload)
+		// (client, id) is unique across sites: on PostgreSQL a concurrent
+		// insert of the same id for another site holds another lock, so
+		// conflict here and read the winner's cursor.
+		err = tx.QueryRowContext(ctx, `INSERT INTO `+table+` (client, site, `+idCol+`, payload) VALUES (?, ?, ?, ?)
+			ON CONFLICT (client, `+idCol+`) DO NOTHING RETURNING cursor`, client, site, id, nonNil(payload)).Scan(&cursor)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tx.QueryRowContext(ctx, byID, client, id).Scan(&cursor)
+		}
 		if err != nil {
 			return err
 		}
-		cursor, err = res.LastInsertId()
-		return err
+		return s.eng.publish(ctx, tx, Change{Client: client, Site: site, Topic: topic, Version: uint64(cursor)})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("add to %s %s/%s: %w", table, client, id, err)
@@ -426,11 +496,8 @@ func (s *SQLite) PutItem(ctx context.Context, it Item) (bool, error) {
 	if err := need("put "+string(it.Kind), it.Client, it.Site, it.ID); err != nil {
 		return false, err
 	}
-	if it.Payload == nil {
-		it.Payload = []byte{}
-	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO items (kind, client, site, id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kind, client, id) DO NOTHING`, string(it.Kind), it.Client, it.Site, it.ID, it.Payload, nanos(it.ReceivedAt))
+		ON CONFLICT (kind, client, id) DO NOTHING`, string(it.Kind), it.Client, it.Site, it.ID, nonNil(it.Payload), nanos(it.ReceivedAt))
 	if err != nil {
 		return false, fmt.Errorf("put %s %s/%s: %w", it.Kind, it.Client, it.ID, err)
 	}
@@ -443,26 +510,7 @@ func (s *SQLite) PutItem(ctx context.Context, it Item) (bool, error) {
 
 // Items implements Store.
 func (s *SQLite) Items(ctx context.Context, kind Kind, client string, limit int) ([]Item, error) {
-	if err := need("list items", string(kind), client); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT site, id, payload, received_at FROM items WHERE kind = ? AND client = ? ORDER BY rowid LIMIT ?`,
-		string(kind), client, checkLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("list %s of %s: %w", kind, client, err)
-	}
-	defer rows.Close()
-	var out []Item
-	for rows.Next() {
-		it := Item{Kind: kind, Client: client}
-		var at int64
-		if err := rows.Scan(&it.Site, &it.ID, &it.Payload, &at); err != nil {
-			return nil, fmt.Errorf("list %s of %s: %w", kind, client, err)
-		}
-		it.ReceivedAt = fromNanos(at)
-		out = append(out, it)
-	}
-	return out, rows.Err()
+	return s.ItemsPage(ctx, kind, client, 0, limit)
 }
 
 func isConstraint(err error) bool {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // LatestCheckpoint implements Store.
@@ -32,7 +33,7 @@ func (s *SQLite) PutCheckpoint(ctx context.Context, c Checkpoint) error {
 	if err := need("put checkpoint", c.Client, c.Site); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.lockedTx(ctx, advisoryKey("checkpoints", c.Client, c.Site), func(tx *sql.Tx) error {
 		var size int64
 		var root []byte
 		err := tx.QueryRowContext(ctx, `SELECT size, root FROM checkpoints WHERE client = ? AND site = ? ORDER BY size DESC LIMIT 1`,
@@ -63,39 +64,79 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// AppendAudit implements Store.
+// auditBatch bounds the rows of one INSERT (4 arguments a row: well under
+// SQLite's and PostgreSQL's argument limits).
+const auditBatch = 200
+
+// AppendAudit implements Store. The records held in the overlap are read
+// with one query; new ones go in with one INSERT per auditBatch rows.
 func (s *SQLite) AppendAudit(ctx context.Context, client, site string, first uint64, records [][]byte) error {
 	if err := need("append audit", client, site); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var n int64
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_records WHERE client = ? AND site = ?`, client, site).Scan(&n); err != nil {
+	return s.lockedTx(ctx, advisoryKey("audit", client, site), func(tx *sql.Tx) error {
+		n, err := auditSize(ctx, tx, client, site)
+		if err != nil {
 			return fmt.Errorf("append audit %s/%s: %w", client, site, err)
 		}
-		if first > uint64(n) {
+		if first > n {
 			return fmt.Errorf("append audit %s/%s at %d: %w: only %d records held, resend from %d", client, site, first, ErrConflict, n, n)
 		}
-		for i, rec := range records {
-			idx := first + uint64(i)
-			if idx < uint64(n) {
-				var held []byte
-				if err := tx.QueryRowContext(ctx, `SELECT record FROM audit_records WHERE client = ? AND site = ? AND idx = ?`,
-					client, site, int64(idx)).Scan(&held); err != nil {
-					return fmt.Errorf("append audit %s/%s at %d: %w", client, site, idx, err)
-				}
-				if !bytes.Equal(held, rec) {
-					return fmt.Errorf("append audit %s/%s at %d: %w: a different record is held at this index", client, site, idx, ErrConflict)
-				}
-				continue
+		overlap := min(uint64(len(records)), n-first)
+		if overlap > 0 {
+			held, err := auditRange(ctx, tx, client, site, first, int(overlap))
+			if err != nil {
+				return fmt.Errorf("append audit %s/%s at %d: %w", client, site, first, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_records (client, site, idx, record) VALUES (?, ?, ?, ?)`,
-				client, site, int64(idx), nonNil(rec)); err != nil {
-				return fmt.Errorf("append audit %s/%s at %d: %w", client, site, idx, err)
+			for i := range held {
+				if !bytes.Equal(held[i], records[i]) {
+					return fmt.Errorf("append audit %s/%s at %d: %w: a different record is held at this index", client, site, first+uint64(i), ErrConflict)
+				}
+			}
+		}
+		for lo := overlap; lo < uint64(len(records)); lo += auditBatch {
+			hi := min(lo+auditBatch, uint64(len(records)))
+			q := `INSERT INTO audit_records (client, site, idx, record) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, int(hi-lo-1))
+			args := make([]any, 0, 4*(hi-lo))
+			for i := lo; i < hi; i++ {
+				args = append(args, client, site, int64(first+i), nonNil(records[i]))
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("append audit %s/%s at %d: %w", client, site, first+lo, err)
 			}
 		}
 		return nil
 	})
+}
+
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func auditRange(ctx context.Context, q rowsQuerier, client, site string, from uint64, limit int) ([][]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT record FROM audit_records WHERE client = ? AND site = ? AND idx >= ? ORDER BY idx LIMIT ?`,
+		client, site, int64(from), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var rec []byte
+		if err := rows.Scan(&rec); err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// auditSize is one more than the largest index held (records are held
+// from index 0 with no gap, AppendAudit sees to it).
+func auditSize(ctx context.Context, q querier, client, site string) (uint64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_records WHERE client = ? AND site = ?`, client, site).Scan(&n)
+	return uint64(n), err
 }
 
 // AuditRecords implements Store.
@@ -103,21 +144,11 @@ func (s *SQLite) AuditRecords(ctx context.Context, client, site string, from uin
 	if err := need("audit records", client, site); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT record FROM audit_records WHERE client = ? AND site = ? AND idx >= ? ORDER BY idx LIMIT ?`,
-		client, site, int64(from), checkLimit(limit))
+	out, err := auditRange(ctx, s.db, client, site, from, checkLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("audit records of %s/%s: %w", client, site, err)
 	}
-	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var rec []byte
-		if err := rows.Scan(&rec); err != nil {
-			return nil, fmt.Errorf("audit records of %s/%s: %w", client, site, err)
-		}
-		out = append(out, rec)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AuditSize implements Store.
@@ -125,9 +156,9 @@ func (s *SQLite) AuditSize(ctx context.Context, client, site string) (uint64, er
 	if err := need("audit size", client, site); err != nil {
 		return 0, err
 	}
-	var n int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_records WHERE client = ? AND site = ?`, client, site).Scan(&n); err != nil {
+	n, err := auditSize(ctx, s.db, client, site)
+	if err != nil {
 		return 0, fmt.Errorf("audit size of %s/%s: %w", client, site, err)
 	}
-	return uint64(n), nil
+	return n, nil
 }

@@ -8,16 +8,18 @@ import (
 	"time"
 )
 
+// users.disabled is 0/1 on SQLite and BOOLEAN on PostgreSQL: it is
+// written as (? <> 0) from a 0/1 argument and scanned into a bool (which
+// database/sql converts from either).
 const userCols = `name, role, client, password_hash, setup_hash, setup_expires, disabled, created_at`
 
 func scanUser(r scanner) (User, error) {
 	var u User
 	var setupExp, created int64
-	var disabled int
-	if err := r.Scan(&u.Name, &u.Role, &u.Client, &u.PasswordHash, &u.SetupHash, &setupExp, &disabled, &created); err != nil {
+	if err := r.Scan(&u.Name, &u.Role, &u.Client, &u.PasswordHash, &u.SetupHash, &setupExp, &u.Disabled, &created); err != nil {
 		return User{}, err
 	}
-	u.SetupExpires, u.CreatedAt, u.Disabled = fromNanos(setupExp), fromNanos(created), disabled != 0
+	u.SetupExpires, u.CreatedAt = fromNanos(setupExp), fromNanos(created)
 	return u, nil
 }
 
@@ -33,7 +35,7 @@ func (s *SQLite) CreateUser(ctx context.Context, u User) error {
 	if err := need("create user", u.Name, u.Role); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, (? <> 0), ?)`,
 		u.Name, u.Role, u.Client, u.PasswordHash, u.SetupHash, nanos(u.SetupExpires), boolInt(u.Disabled), nanos(u.CreatedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("create user %s: %w", u.Name, ErrConflict)
@@ -49,7 +51,7 @@ func (s *SQLite) UpdateUser(ctx context.Context, u User) error {
 	if err := need("update user", u.Name, u.Role); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET role = ?, client = ?, password_hash = ?, setup_hash = ?, setup_expires = ?, disabled = ? WHERE name = ?`,
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET role = ?, client = ?, password_hash = ?, setup_hash = ?, setup_expires = ?, disabled = (? <> 0) WHERE name = ?`,
 		u.Role, u.Client, u.PasswordHash, u.SetupHash, nanos(u.SetupExpires), boolInt(u.Disabled), u.Name)
 	if err != nil {
 		return fmt.Errorf("update user %s: %w", u.Name, err)
@@ -107,7 +109,7 @@ func (s *SQLite) CreateSession(ctx context.Context, se Session) error {
 	if err := need("create session", se.Hash, se.User, se.CSRF); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (hash, user, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (hash, "user", csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		se.Hash, se.User, se.CSRF, nanos(se.CreatedAt), nanos(se.ExpiresAt))
 	if isConstraint(err) {
 		return fmt.Errorf("create session for %s: %w", se.User, ErrConflict)
@@ -125,7 +127,7 @@ func (s *SQLite) Session(ctx context.Context, hash string, now time.Time) (Sessi
 	}
 	se := Session{Hash: hash}
 	var created, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT user, csrf, created_at, expires_at FROM sessions WHERE hash = ? AND expires_at > ?`, hash, nanos(now)).
+	err := s.db.QueryRowContext(ctx, `SELECT "user", csrf, created_at, expires_at FROM sessions WHERE hash = ? AND expires_at > ?`, hash, nanos(now)).
 		Scan(&se.User, &se.CSRF, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, fmt.Errorf("session: %w", ErrNotFound)
@@ -160,7 +162,7 @@ func (s *SQLite) CreateAPIToken(ctx context.Context, t APIToken) error {
 	if err := need("create api token", t.ID, t.Hash, t.User); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (id, hash, user, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (id, hash, "user", name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Hash, t.User, t.Name, nanos(t.CreatedAt), nanos(t.ExpiresAt))
 	if isConstraint(err) {
 		return fmt.Errorf("create api token %s: %w", t.ID, ErrConflict)
@@ -171,7 +173,7 @@ func (s *SQLite) CreateAPIToken(ctx context.Context, t APIToken) error {
 	return nil
 }
 
-const tokenCols = `id, hash, user, name, created_at, expires_at`
+const tokenCols = `id, hash, "user", name, created_at, expires_at`
 
 func scanAPIToken(r scanner) (APIToken, error) {
 	var t APIToken
@@ -200,7 +202,7 @@ func (s *SQLite) APITokenByHash(ctx context.Context, hash string) (APIToken, err
 
 // APITokens implements Store.
 func (s *SQLite) APITokens(ctx context.Context, user string) ([]APIToken, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE ? = '' OR user = ? ORDER BY id LIMIT 10000`, user, user)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE ? = '' OR "user" = ? ORDER BY id LIMIT 10000`, user, user)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
@@ -233,7 +235,7 @@ func (s *SQLite) ClaimEscalation(ctx context.Context, client, id, user string, n
 	if err := need("claim escalation", client, id, user); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.lockedTx(ctx, advisoryKey("escalation_states", client, id), func(tx *sql.Tx) error {
 		st, err := escState(ctx, tx, client, id)
 		if err != nil {
 			return err
@@ -257,7 +259,7 @@ func (s *SQLite) ResolveEscalation(ctx context.Context, client, id, user, note s
 	if err := need("resolve escalation", client, id, user); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.lockedTx(ctx, advisoryKey("escalation_states", client, id), func(tx *sql.Tx) error {
 		st, err := escState(ctx, tx, client, id)
 		if err != nil {
 			return err

@@ -333,7 +333,8 @@ func (s *SQLite) Proposals(ctx context.Context, client string, status ProposalSt
 	return out, rows.Err()
 }
 
-// ApproveProposal implements Review.
+// ApproveProposal implements Review; the approved version publishes a
+// scope Change.
 func (s *SQLite) ApproveProposal(ctx context.Context, id, approver, note string, v ScopeVersion, now time.Time) error {
 	if err := need("approve proposal", id, approver); err != nil {
 		return err
@@ -367,7 +368,7 @@ func (s *SQLite) ApproveProposal(ctx context.Context, id, approver, note string,
 			string(ProposalApproved), approver, nanos(now), note, int64(v.Version), id); err != nil {
 			return fmt.Errorf("approve proposal %s: %w", id, err)
 		}
-		return nil
+		return s.eng.publish(ctx, tx, Change{Client: v.Client, Topic: TopicScope, Version: v.Version})
 	})
 }
 
