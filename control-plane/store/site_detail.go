@@ -77,8 +77,8 @@ func (s *SQLite) SiteGoalCounts(ctx context.Context, client, site string, from, 
 	w.add("site = ?", site, true)
 	w.add("day >= ?", dayOf(nanos(from)), !from.IsZero())
 	w.add("day < ?", dayOf(nanos(to)), !to.IsZero())
-	// goal_facts' key starts with client: the scan is bounded by one
-	// client's goals (docs/ui.md, the site page's budget).
+	// The goal_facts (client, site, day) index (migration 6) bounds the
+	// read to the site's goals of the period.
 	rows, err := s.db.QueryContext(ctx, `SELECT day, status, COUNT(*) FROM goal_facts`+w.String()+
 		` GROUP BY day, status ORDER BY day, status LIMIT 10000`, w.args...)
 	if err != nil {
