@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -45,26 +43,17 @@ func (s *SQLite) SiteRow(ctx context.Context, client, site string) (SiteRow, err
 	if err := need("site row", client, site); err != nil {
 		return SiteRow{}, err
 	}
-	var r SiteRow
-	var notAfter, enrolled, seen, cpSize, cpAt, auditSize int64
-	err := s.db.QueryRowContext(ctx, `SELECT s.tenant, s.client, s.site, s.cert_serial, s.cert_not_after, s.enrolled_at, s.last_seen,
-		s.runner_version, s.health, s.audit_key,
-		COALESCE((SELECT MAX(c.size) FROM checkpoints c WHERE c.client = s.client AND c.site = s.site), 0),
-		COALESCE((SELECT c.witnessed_at FROM checkpoints c WHERE c.client = s.client AND c.site = s.site ORDER BY c.size DESC LIMIT 1), 0),
-		COALESCE((SELECT MAX(a.idx) + 1 FROM audit_records a WHERE a.client = s.client AND a.site = s.site), 0),
-		(SELECT COUNT(*) FROM audit_alerts al WHERE al.client = s.client AND al.site = s.site)
-		FROM sites s WHERE s.client = ? AND s.site = ?`, client, site).Scan(
-		&r.Tenant, &r.Client, &r.Site.Site, &r.CertSerial, &notAfter, &enrolled, &seen, &r.RunnerVersion, &r.Health, &r.AuditKey,
-		&cpSize, &cpAt, &auditSize, &r.Alerts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return SiteRow{}, fmt.Errorf("site %s/%s: %w", client, site, ErrNotFound)
-	}
+	w := &where{}
+	w.add("s.client = ?", client, true)
+	w.add("s.site = ?", site, true)
+	rs, err := s.siteRows(ctx, w, 0, 1)
 	if err != nil {
 		return SiteRow{}, fmt.Errorf("site row %s/%s: %w", client, site, err)
 	}
-	r.CertNotAfter, r.EnrolledAt, r.LastSeen = fromNanos(notAfter), fromNanos(enrolled), fromNanos(seen)
-	r.CheckpointSize, r.CheckpointAt, r.AuditSize = uint64(cpSize), fromNanos(cpAt), uint64(auditSize)
-	return r, nil
+	if len(rs) == 0 {
+		return SiteRow{}, fmt.Errorf("site %s/%s: %w", client, site, ErrNotFound)
+	}
+	return rs[0], nil
 }
 
 // SiteGoalCounts implements SiteDetail.

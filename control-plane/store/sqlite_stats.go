@@ -404,6 +404,12 @@ func (s *SQLite) SiteCounts(ctx context.Context, client string, onlineSince time
 func (s *SQLite) SiteRows(ctx context.Context, client string, offset, limit int) ([]SiteRow, error) {
 	w := &where{}
 	w.add("s.client = ?", client, client != "")
+	return s.siteRows(ctx, w, offset, limit)
+}
+
+// siteRows lists the sites w selects, with their witness state, in client
+// and site order.
+func (s *SQLite) siteRows(ctx context.Context, w *where, offset, limit int) ([]SiteRow, error) {
 	q := `SELECT s.tenant, s.client, s.site, s.cert_serial, s.cert_not_after, s.enrolled_at, s.last_seen, s.runner_version, s.health, s.audit_key,
 		COALESCE((SELECT MAX(c.size) FROM checkpoints c WHERE c.client = s.client AND c.site = s.site), 0),
 		COALESCE((SELECT c.witnessed_at FROM checkpoints c WHERE c.client = s.client AND c.site = s.site ORDER BY c.size DESC LIMIT 1), 0),
