@@ -59,6 +59,43 @@ func TestScenarios(t *testing.T) {
 	b := w.startRunner("globex", "hq", "")
 	var boundaryGoal string
 
+	// The site's diagnostic commands on the bundle the control plane
+	// published and the running runner fetched: 'scope show' verifies it
+	// with the enrolled key, 'plugins list' starts the pinned directory
+	// plugin through the plugin host (docs/runner.md, "Diagnosing a site").
+	w.run("0_site_diagnostics", func(t *testing.T) {
+		var out string
+		eventually(t, 30*time.Second, "scope show on the fetched bundle", func() bool {
+			var err error
+			out, err = a.cli("scope", "show", "--config", a.cfg)
+			return err == nil
+		})
+		if !strings.Contains(out, "scope of client example, version 1 (site hq)") || !strings.Contains(out, "valid offline until") ||
+			!strings.Contains(out, "directory") || !strings.Contains(out, w.pluginSH) {
+			t.Errorf("scope show:\n%s", out)
+		}
+		out, err := a.cli("plugins", "list", "--config", a.cfg, "-o", "json")
+		var rep struct {
+			Scope   struct{ Client string }
+			Plugins []struct {
+				Name, Pin string
+				Manifest  *struct{ Version string }
+				Failed    bool
+			}
+			Failed []string
+		}
+		if jerr := json.Unmarshal([]byte(out), &rep); err != nil || jerr != nil || rep.Scope.Client != "example" || len(rep.Failed) != 0 {
+			t.Fatalf("plugins list: %v %v\n%s", err, jerr, out)
+		}
+		started := false
+		for _, p := range rep.Plugins {
+			started = started || (p.Name == "directory" && p.Pin == "pinned" && p.Manifest != nil && !p.Failed)
+		}
+		if !started {
+			t.Errorf("plugins list did not start the pinned directory plugin:\n%s", out)
+		}
+	})
+
 	// Issue 11, scenario 1: happy path.
 	w.run("1_happy_path", func(t *testing.T) {
 		alice := user("alice")

@@ -169,7 +169,9 @@ func newApprovalsCmd() *cobra.Command {
 
 func newSitesCmd() *cobra.Command {
 	f := &apiFlags{}
-	cmd := &cobra.Command{Use: "sites", Short: "List and show enrolled sites", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "sites", Aliases: []string{"runners"}, Short: "List and show enrolled sites (alias: runners)",
+		Long: "List and show the enrolled sites: each is one runner at a client site, so 'sitewarden runners list|show'\nis the same command.",
+		Args: cobra.NoArgs}
 	f.add(cmd)
 	var l listFlags
 	list := &cobra.Command{Use: "list --client C", Short: "List a client's sites", Args: cobra.NoArgs,

@@ -155,6 +155,13 @@ func TestSupervisorCLIAgainstRealServer(t *testing.T) {
 	if txt := run(0, "sites", "show", "hq", "--client", "acme"); !strings.Contains(txt, "site acme/hq") {
 		t.Errorf("sites show: %s", txt)
 	}
+	// The design's name for the same command: 'runners' is an alias of 'sites'.
+	if txt := run(0, "runners", "list", "--client", "acme"); !strings.Contains(txt, "SITE") || !strings.Contains(txt, "hq") {
+		t.Errorf("runners list: %s", txt)
+	}
+	if txt := run(0, "runners", "show", "hq", "--client", "acme"); !strings.Contains(txt, "site acme/hq") {
+		t.Errorf("runners show: %s", txt)
+	}
 	if txt := run(0, "escalations", "list", "--client", "acme"); !strings.Contains(txt, "e1") || !strings.Contains(txt, "open") {
 		t.Errorf("escalations list: %s", txt)
 	}

@@ -56,7 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newRunCmd(stderr), newAuditCmd(stderr), newEnrollCmd(), newGoalCmd(), newConfigureCmd(), newPurgeCmd())
+	root.AddCommand(newVersionCmd(), newRunCmd(stderr), newAuditCmd(stderr), newEnrollCmd(), newGoalCmd(), newConfigureCmd(), newPurgeCmd(), newScopeCmd(), newPluginsCmd())
 	root.AddCommand(newServiceCmds(stderr)...)
 	return root
 }

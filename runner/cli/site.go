@@ -50,12 +50,7 @@ func openSite(ctx context.Context, cfg config.Config, id enroll.Identity, in *rs
 		return nil, err
 	}
 	policy := goals.Policy{Source: scope}
-	hcfg := pluginhost.DefaultConfig()
-	if cfg.PluginDir != "" {
-		hcfg.Dir = cfg.PluginDir
-	}
-	hcfg.WorkDir = filepath.Join(cfg.StateDir, "plugins")
-	s.host = goals.NewScopedHost(hcfg, policy, log)
+	s.host = goals.NewScopedHost(pluginHostConfig(cfg), policy, log)
 	var planner model.Planner
 	if cfg.ModelName != "" {
 		mcfg := model.DefaultConfig()
@@ -86,6 +81,18 @@ func openSite(ctx context.Context, cfg config.Config, id enroll.Identity, in *rs
 		return nil, err
 	}
 	return s, nil
+}
+
+// pluginHostConfig is the plugin host's configuration for the runner
+// configuration cfg, without pins (they come from the scope in use). The
+// runner and 'plugins list' both start plugins with it.
+func pluginHostConfig(cfg config.Config) pluginhost.Config {
+	hcfg := pluginhost.DefaultConfig()
+	if cfg.PluginDir != "" {
+		hcfg.Dir = cfg.PluginDir
+	}
+	hcfg.WorkDir = filepath.Join(cfg.StateDir, "plugins")
+	return hcfg
 }
 
 // Close stops the plugins and closes the audit log with a final checkpoint.

@@ -1,0 +1,3 @@
+// Package testsupport holds the few helpers that tests across the module
+// share. Only _test.go files import it.
+package testsupport

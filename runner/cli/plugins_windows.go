@@ -1,0 +1,4 @@
+package cli
+
+// exeSuffix ends a plugin binary's file name.
+const exeSuffix = ".exe"
