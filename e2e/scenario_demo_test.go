@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 )
 
 // TestMakeRunDemo runs the script of 'make run' (.ci/run-local.sh) twice on one
@@ -21,9 +23,9 @@ import (
 // deterministic.
 func TestMakeRunDemo(t *testing.T) {
 	state, listen, httpListen := t.TempDir(), freeAddr(t), freeAddr(t)
-	start := func(runFor string) (*exec.Cmd, *syncBuffer) {
+	start := func(runFor string) (*exec.Cmd, *testsupport.Buffer) {
 		t.Helper()
-		var out syncBuffer
+		var out testsupport.Buffer
 		cmd := exec.Command("bash", ".ci/run-local.sh")
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "RUN_FOR="+runFor, "RUN_STATE="+state, "BIN_DIR="+binDir,
@@ -35,7 +37,7 @@ func TestMakeRunDemo(t *testing.T) {
 		t.Cleanup(func() { _ = cmd.Process.Kill() })
 		return cmd, &out
 	}
-	wait := func(cmd *exec.Cmd, out *syncBuffer) string {
+	wait := func(cmd *exec.Cmd, out *testsupport.Buffer) string {
 		t.Helper()
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()

@@ -26,6 +26,7 @@ import (
 
 	"github.com/sitewarden/sitewarden/control-plane/api"
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/plugins/directory/slapdtest"
 	protoaudit "github.com/sitewarden/sitewarden/protocol/audit"
 	"github.com/sitewarden/sitewarden/runner/agent"
@@ -49,13 +50,13 @@ const (
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testsupport.Buffer
 	done chan struct{}
 }
 
 func startProc(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin(t, name), args...), log: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: exec.Command(bin(t, name), args...), log: &testsupport.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.Env = append(os.Environ(), env...)
 	if err := p.cmd.Start(); err != nil {

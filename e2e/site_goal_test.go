@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/plugins/directory/slapdtest"
 	"github.com/sitewarden/sitewarden/policies"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
@@ -68,7 +69,7 @@ func TestSiteResolvesGoals(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var runLog syncBuffer
+	var runLog testsupport.Buffer
 	run := exec.CommandContext(ctx, bin(t, "sitewarden-runner"), "run", "--config", cfgFile, "--for", "60s")
 	run.Stderr = &runLog
 	if err := run.Start(); err != nil {

@@ -22,6 +22,7 @@ import (
 	cpenroll "github.com/sitewarden/sitewarden/control-plane/enroll"
 	"github.com/sitewarden/sitewarden/control-plane/store"
 	"github.com/sitewarden/sitewarden/control-plane/syncserver"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/policies"
 	"github.com/sitewarden/sitewarden/protocol/audit"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
@@ -40,7 +41,7 @@ type plane struct {
 	addr     string
 	clock    *fakeClock
 	sync     *syncserver.Server
-	logs     *syncBuffer
+	logs     *testsupport.Buffer
 	stop     func()
 	// issueAt dates new scope bundles (time.Now when nil).
 	issueAt func() time.Time
@@ -63,24 +64,6 @@ func (c *fakeClock) Set(t time.Time) {
 	c.t = t
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu stdsync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type planeOpts struct {
 	validity time.Duration
 	sync     func(*syncserver.Config)
@@ -101,7 +84,7 @@ func startPlaneWith(t testing.TB, o planeOpts) *plane {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	p := &plane{dir: dir, clock: &fakeClock{t: time.Now()}, logs: &syncBuffer{}}
+	p := &plane{dir: dir, clock: &fakeClock{t: time.Now()}, logs: &testsupport.Buffer{}}
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "cp.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +263,7 @@ type site struct {
 	inbox  *rsync.DirInbox
 	scope  *rsync.ScopeCache
 	client *rsync.Client
-	logs   *syncBuffer
+	logs   *testsupport.Buffer
 	stop   func()
 }
 
@@ -313,7 +296,7 @@ func startSite(t testing.TB, p *plane, client, name string, o siteOpts) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{dir: dir, creds: creds, logs: &syncBuffer{}}
+	s := &site{dir: dir, creds: creds, logs: &testsupport.Buffer{}}
 	if s.outbox, err = rsync.OpenDirOutbox(filepath.Join(dir, "outbox"), 0); err != nil {
 		t.Fatal(err)
 	}

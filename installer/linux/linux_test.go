@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sitewarden/sitewarden/installer/internal/testbin"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 )
 
 // build makes a package with the installer command ('make deb|rpm' runs
@@ -26,25 +27,6 @@ func build(t *testing.T, ctx context.Context, format, bin string) string {
 	out := filepath.Join(t.TempDir(), "sitewarden-runner."+format)
 	sh(t, ctx, testbin.Installer(t), format, "--version", "1.4.2", "--bin", bin, "--out", out)
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutines exec starts
-// and the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func sh(t *testing.T, ctx context.Context, name string, args ...string) string {
@@ -74,7 +56,7 @@ func startControlPlane(t *testing.T, ctx context.Context, bin string) (addr, tok
 	t.Helper()
 	state := t.TempDir()
 	addr = freeAddr(t)
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "sitewarden"), "server", "--state", state, "--listen", addr,
 		"--http-listen", freeAddr(t), "--for", "2m")
 	cmd.Stdout, cmd.Stderr = logs, logs

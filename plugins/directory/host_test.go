@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/plugins/directory/ldapdir"
 	"github.com/sitewarden/sitewarden/plugins/directory/slapdtest"
 	"github.com/sitewarden/sitewarden/plugins/sdk"
@@ -34,7 +35,7 @@ func TestThroughPluginHost(t *testing.T) {
 	}
 	cfg.Pins = map[string]string{"directory": pin}
 	cfg.StartTimeout = 20 * time.Second // the machine may be loaded
-	logs := &lockedBuffer{}
+	logs := &testsupport.Buffer{}
 	h, err := pluginhost.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/plugins/directory/ldapdir"
 	"github.com/sitewarden/sitewarden/plugins/directory/slapdtest"
 	"github.com/sitewarden/sitewarden/plugins/sdk"
@@ -87,7 +87,7 @@ func TestPluginBinary(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = []string{sdk.MagicCookieKey + "=" + sdk.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1",
 		"PLUGIN_UNIX_SOCKET_DIR=" + t.TempDir()}
-	stderr := &lockedBuffer{}
+	stderr := &testsupport.Buffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -170,22 +170,4 @@ func TestPluginBinary(t *testing.T) {
 	if !strings.Contains(stderr.String(), ldapdir.OpResetPassword) {
 		t.Fatalf("the plugin logged no call on stderr:\n%s", stderr.String())
 	}
-}
-
-// lockedBuffer is the plugin's stderr, written by exec's copier while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/plugins/sdk"
 )
 
@@ -463,7 +464,7 @@ func childrenOf(pid int) []int {
 func TestCloseLeavesNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	cfg := testConfig(t, "faulty", "other")
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	h, err := New(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

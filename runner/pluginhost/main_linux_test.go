@@ -1,7 +1,6 @@
 package pluginhost
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,9 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 )
 
 // The test plugins, built once by TestMain: the deliberately bad one, the
@@ -53,24 +53,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // installPlugin copies src into dir as plugin name and returns its pin.
 func installPlugin(t testing.TB, dir, name, src string) string {
 	t.Helper()
@@ -107,9 +89,9 @@ func testConfig(t testing.TB, names ...string) Config {
 	return cfg
 }
 
-func newTestHost(t testing.TB, cfg Config) (*Host, *syncBuffer) {
+func newTestHost(t testing.TB, cfg Config) (*Host, *testsupport.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	h, err := New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

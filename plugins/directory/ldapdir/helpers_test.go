@@ -1,35 +1,16 @@
 package ldapdir
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/plugins/sdk"
 )
-
-// syncBuffer collects log output from concurrent calls.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // harness drives the plugin the way the SDK does: params checked against
 // the declared schema before Execute, the result checked after it.
@@ -37,7 +18,7 @@ type harness struct {
 	t       *testing.T
 	p       *Plugin
 	catalog *sdk.Catalog
-	logs    *syncBuffer
+	logs    *testsupport.Buffer
 	creds   map[string]string
 }
 
@@ -47,7 +28,7 @@ func newHarness(t *testing.T, creds map[string]string, mutate func(*Config)) *ha
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	p, err := New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
