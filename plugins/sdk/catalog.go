@@ -38,7 +38,9 @@ type Catalog struct {
 // plugin does not speak APIVersion, an operation is not named
 // "<plugin>.<verb>", is duplicated, has no description, an unknown risk, a
 // schema that does not compile, or a ReversedBy/VerifiedBy that is not a
-// well-formed operation name; a reversible operation must name ReversedBy.
+// well-formed operation name; a reversible operation must name ReversedBy;
+// a credential key is not a lowercase identifier, is declared twice or has
+// no one-line description.
 func NewCatalog(info Info) (*Catalog, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: plugin %q: %s", ErrInvalidInfo, info.Name, fmt.Sprintf(format, args...))
@@ -54,6 +56,9 @@ func NewCatalog(info Info) (*Catalog, error) {
 	}
 	if len(info.Operations) == 0 || len(info.Operations) > maxOperations {
 		return nil, bad("offers %d operations; want 1 to %d", len(info.Operations), maxOperations)
+	}
+	if err := info.Credentials.check(); err != nil {
+		return nil, bad("%v", err)
 	}
 	c := &Catalog{
 		info:    cloneInfo(info),
@@ -113,6 +118,7 @@ func NewCatalog(info Info) (*Catalog, error) {
 func cloneInfo(info Info) Info {
 	info.APIVersions = slices.Clone(info.APIVersions)
 	info.Operations = slices.Clone(info.Operations)
+	info.Credentials = info.Credentials.clone()
 	for i := range info.Operations {
 		info.Operations[i].ParamsSchema = bytes.Clone(info.Operations[i].ParamsSchema)
 		info.Operations[i].ResultSchema = bytes.Clone(info.Operations[i].ResultSchema)
@@ -122,6 +128,10 @@ func cloneInfo(info Info) Info {
 
 // Info returns a copy of the checked description.
 func (c *Catalog) Info() Info { return cloneInfo(c.info) }
+
+// Credentials returns the plugin's credential declaration; nil when the
+// plugin declares none (built before declarations existed).
+func (c *Catalog) Credentials() *CredentialSpec { return c.info.Credentials.clone() }
 
 // Operation returns the named operation.
 func (c *Catalog) Operation(name string) (Operation, bool) {

@@ -15,6 +15,12 @@
 // sees parameters that do not match. Catalog checks a plugin's Info and a
 // call's Result the same way on the host side.
 //
+// Info.Credentials declares the credential keys a plugin reads from its
+// section of the runner's credentials file (CredentialSpec: names, one-line
+// descriptions, required or optional; nil means not declared). Plugins read
+// credentials with Credentials.Get, which RecordCredentialReads lets a test
+// observe; sdktest.CheckCredentialDeclaration compares the two.
+//
 // Package sdktest runs a plugin in-process over an in-memory gRPC link, for
 // plugin tests. docs/plugins.md explains how to write a plugin.
 package sdk

@@ -232,6 +232,13 @@ func infoToProto(info Info) *pluginv1.DescribeResponse {
 			ReversedBy: op.ReversedBy, VerifiedBy: op.VerifiedBy, VerifyExpect: expect,
 		})
 	}
+	if spec := info.Credentials; spec != nil {
+		out.Credentials = &pluginv1.CredentialSpec{}
+		for _, k := range spec.Keys {
+			out.Credentials.Keys = append(out.Credentials.Keys, &pluginv1.CredentialKey{
+				Name: k.Name, Description: k.Description, Required: k.Required})
+		}
+	}
 	return out
 }
 
@@ -256,6 +263,14 @@ func infoFromProto(in *pluginv1.DescribeResponse) Info {
 			Risk: Risk(op.GetRisk()), Reversible: op.GetReversible(),
 			ReversedBy: op.GetReversedBy(), VerifiedBy: op.GetVerifiedBy(), VerifyExpect: expect,
 		})
+	}
+	// An older plugin does not send the field: not declared (nil).
+	if spec := in.GetCredentials(); spec != nil {
+		info.Credentials = &CredentialSpec{Keys: []CredentialKey{}}
+		for _, k := range spec.GetKeys() {
+			info.Credentials.Keys = append(info.Credentials.Keys, CredentialKey{
+				Name: k.GetName(), Description: k.GetDescription(), Required: k.GetRequired()})
+		}
 	}
 	return info
 }

@@ -48,6 +48,10 @@ type Info struct {
 	Version     string // "0.1.0"
 	APIVersions []int
 	Operations  []Operation
+	// Credentials declares the keys the plugin reads from its credentials
+	// section (names and descriptions, never values). nil: not declared;
+	// &CredentialSpec{}: the plugin needs none. See CredentialSpec.
+	Credentials *CredentialSpec
 }
 
 // GoalSecretPrefix prefixes, in a call's Credentials, a secret that an

@@ -56,13 +56,16 @@ each pinned plugin is then started through the runner's plugin host, with
 the same pin check, sandbox and start timeout, to print its manifest
 (version and actions); it is stopped again at once. For each plugin it also
 names the credentials section the runner hands its actions (the plugin's
-name in credentials_file) and the keys it holds, never their values.
+name in credentials_file) and the keys it holds, never their values, next
+to the keys the plugin declares it needs (required or optional, with what
+each is for): the runner refuses to start a plugin whose section lacks a
+required key, and so does this check.
 
 It reads the scope and plugins only and starts plugins in a temporary
 working directory, so it is safe while the runner service runs. Exit status
 1 when any plugin the scope pins cannot run (missing, hash mismatch, failed
-to start), or the scope or the credentials file cannot be read; the other
-plugins are still listed.`,
+to start, missing a required credential), or the scope or the credentials
+file cannot be read; the other plugins are still listed.`,
 		Example: "  sitewarden-runner plugins list\n  sitewarden-runner plugins list --no-start -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -138,12 +141,51 @@ type actionView struct {
 	Risk string `json:"risk"`
 }
 
-// credentialsView names a plugin's credentials section and its keys; the
-// values are never read out.
+// credentialsView names a plugin's credentials section and its keys, and
+// (once the plugin has started) the keys it declares it needs; the values
+// are never read out.
 type credentialsView struct {
 	Section string   `json:"section"`
 	Present bool     `json:"present"`
 	Keys    []string `json:"keys"`
+	// Declared: the plugin declares its keys (Needs); false for a plugin
+	// built before declarations existed, or not started.
+	Declared bool            `json:"declared"`
+	Needs    []credentialKey `json:"needs,omitempty"`
+	// Missing are the required keys the section lacks: the runner refuses
+	// to start the plugin.
+	Missing []string `json:"missing,omitempty"`
+	// Unused are keys of the section the plugin does not declare.
+	Unused []string `json:"unused,omitempty"`
+	// Error is the runner's refusal for Missing, naming the file.
+	Error string `json:"error,omitempty"`
+}
+
+// credentialKey is one key a plugin declares and whether the section has it.
+type credentialKey struct {
+	Name        string `json:"name"`
+	Required    bool   `json:"required"`
+	Description string `json:"description"`
+	Has         bool   `json:"has"`
+}
+
+// credentialKeys adapts the site's credentials file to
+// pluginhost.CredentialKeys: the names of a section's keys that hold a
+// value, never the values.
+type credentialKeys struct{ c *config.Credentials }
+
+var _ pluginhost.CredentialKeys = credentialKeys{}
+
+func (k credentialKeys) Keys(plugin string) []string {
+	m, _ := k.c.For(context.Background(), plugin+".")
+	out := []string{}
+	for name, v := range m {
+		if v != "" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // checkPlugins builds the report: the binaries the runner's plugin host
@@ -192,6 +234,7 @@ func checkPlugins(ctx context.Context, cfg config.Config, start bool) *pluginsRe
 		rep.PluginDirError = dirHint(err, hcfg.Dir).Error()
 	}
 
+	specs := map[string]*sdk.CredentialSpec{} // declarations of the plugins that started
 	for _, name := range names {
 		p := pluginReport{Name: name, Path: filepath.Join(hcfg.Dir, binaryFile(name)), Pin: pinNone,
 			PinnedSHA256: pins[name], PinnedVersion: catalog[name].Version}
@@ -211,7 +254,9 @@ func checkPlugins(ctx context.Context, cfg config.Config, start bool) *pluginsRe
 		}
 		p.SHA256 = sum
 		if start && p.PinnedSHA256 != "" && p.Error == "" {
-			startPlugin(ctx, host, hcfg, &p, catalog[name].Actions)
+			if spec, ok := startPlugin(ctx, host, hcfg, &p, catalog[name].Actions); ok {
+				specs[name] = spec
+			}
 			p.Output = out.take(name)
 		}
 		rep.Plugins = append(rep.Plugins, p)
@@ -231,6 +276,9 @@ func checkPlugins(ctx context.Context, cfg config.Config, start bool) *pluginsRe
 			c, _ := creds.For(ctx, p.Name+".")
 			p.Credentials.Keys = sortedKeys(c)
 			p.Credentials.Present = len(c) > 0
+			if spec, ok := specs[p.Name]; ok {
+				compareCredentials(p, spec, credentialKeys{creds}.Keys(p.Name), cfg.CredentialsFile)
+			}
 		}
 		if p.Failed {
 			rep.Failed = append(rep.Failed, p.Name)
@@ -241,14 +289,17 @@ func checkPlugins(ctx context.Context, cfg config.Config, start bool) *pluginsRe
 
 // startPlugin starts one pinned plugin through the host (pin check,
 // sandbox, handshake, Describe, all bounded by the host's start timeout)
-// and records its manifest or why it did not start.
-func startPlugin(ctx context.Context, host *pluginhost.Host, hcfg pluginhost.Config, p *pluginReport, pinnedActions []string) {
+// and records its manifest or why it did not start. It returns the
+// plugin's credential declaration (nil: none) and whether it started.
+// The host here checks no credentials, so that the manifest shows even
+// when keys are missing; compareCredentials applies the runner's check.
+func startPlugin(ctx context.Context, host *pluginhost.Host, hcfg pluginhost.Config, p *pluginReport, pinnedActions []string) (*sdk.CredentialSpec, bool) {
 	sctx, cancel := context.WithTimeout(ctx, hcfg.StartTimeout+hcfg.KillGrace)
 	defer cancel()
 	info, err := host.Describe(sctx, p.Name)
 	if err != nil {
 		p.Error, p.Failed = err.Error(), true
-		return
+		return nil, false
 	}
 	m := &manifestView{Version: info.Version, APIVersions: info.APIVersions, Actions: []actionView{}}
 	for _, op := range info.Operations {
@@ -266,6 +317,33 @@ func startPlugin(ctx context.Context, host *pluginhost.Host, hcfg pluginhost.Con
 	}
 	if p.PinnedVersion != "" && p.PinnedVersion != info.Version {
 		p.Notes = append(p.Notes, fmt.Sprintf("the catalog names version %s, the plugin reports %s (the SHA-256 pin is what counts)", p.PinnedVersion, info.Version))
+	}
+	return info.Credentials, true
+}
+
+// compareCredentials records what the plugin declares against the keys its
+// section holds (have: names with a value), with the runner's own check.
+func compareCredentials(p *pluginReport, spec *sdk.CredentialSpec, have []string, file string) {
+	v := &p.Credentials
+	if spec == nil {
+		return
+	}
+	v.Declared = true
+	for _, k := range spec.Keys {
+		v.Needs = append(v.Needs, credentialKey{Name: k.Name, Required: k.Required, Description: k.Description, Has: slices.Contains(have, k.Name)})
+	}
+	for _, k := range v.Keys {
+		if !spec.Declares(k) {
+			v.Unused = append(v.Unused, k)
+		}
+	}
+	if err := pluginhost.CheckCredentials(p.Name, spec, have, file); err != nil {
+		for _, n := range v.Needs {
+			if n.Required && !n.Has {
+				v.Missing = append(v.Missing, n.Name)
+			}
+		}
+		v.Error, p.Failed = err.Error(), true
 	}
 }
 
@@ -294,6 +372,10 @@ func (r *pluginsReport) err() error {
 
 func failureKind(p pluginReport) string {
 	switch {
+	case len(p.Credentials.Missing) == 1:
+		return "missing credential " + p.Credentials.Missing[0]
+	case len(p.Credentials.Missing) > 1:
+		return "missing credentials " + strings.Join(p.Credentials.Missing, ", ")
 	case p.Pin == pinMismatch:
 		return "HASH MISMATCH"
 	case p.Pin == pinMissing:
@@ -370,14 +452,53 @@ func (r *pluginsReport) writeText(w io.Writer) error {
 		default:
 			p.f("  credentials  no section %q: its actions get none\n", pl.Credentials.Section)
 		}
-	}
-	if len(r.Plugins) > 0 {
-		p.f("\nPlugins declare no required credential keys: an action missing one fails with the plugin's error naming it.\n")
+		writeNeeds(p, pl)
 	}
 	if len(r.Failed) > 0 {
 		p.f("%d of %d plugins cannot run: %s\n", len(r.Failed), len(r.Plugins), strings.Join(r.Failed, ", "))
 	}
 	return p.err
+}
+
+// writeNeeds prints the keys a started plugin declares, needs vs has.
+func writeNeeds(p *printer, pl pluginReport) {
+	c := pl.Credentials
+	switch {
+	case pl.Manifest == nil:
+		return
+	case !c.Declared:
+		p.f("  needs        not declared (a plugin built before declarations): a missing key shows only when an action fails\n")
+		return
+	case len(c.Needs) == 0:
+		p.f("  needs        no credentials\n")
+	}
+	width := 0
+	for _, k := range c.Needs {
+		width = max(width, len(k.Name))
+	}
+	for i, k := range c.Needs {
+		label := "             "
+		if i == 0 {
+			label = "  needs      "
+		}
+		kind, has := "optional", "-"
+		if k.Required {
+			kind = "required"
+		}
+		switch {
+		case k.Has:
+			has = "has"
+		case k.Required:
+			has = "MISSING"
+		}
+		p.f("%s  %-*s  %s  %-7s  %s\n", label, width, k.Name, kind, has, k.Description)
+	}
+	if len(c.Unused) > 0 {
+		p.f("  note         the section holds keys the plugin does not declare (never read): %s\n", strings.Join(c.Unused, ", "))
+	}
+	if c.Error != "" {
+		p.f("  ERROR        %s\n", indent(c.Error))
+	}
 }
 
 // indent lines up the continuation lines of a multi-line value.

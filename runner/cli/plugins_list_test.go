@@ -114,7 +114,8 @@ type pluginsSite struct {
 }
 
 // newPluginsSite enrolls a site example/hq with an empty plugin directory
-// and a credentials file holding a directory section.
+// and a credentials file holding a complete directory section (every key
+// the directory plugin requires).
 func newPluginsSite(t *testing.T) pluginsSite {
 	t.Helper()
 	s := pluginsSite{dir: t.TempDir()}
@@ -122,12 +123,17 @@ func newPluginsSite(t *testing.T) pluginsSite {
 	if err := os.Mkdir(s.plugins, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	creds := "directory:\n  url: ldaps://dc.example.com\n  bind_dn: cn=sitewarden,dc=example,dc=com\n  bind_password: S3cret-Never-Shown\n"
-	if err := os.WriteFile(s.creds, []byte(creds), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.writeCreds(t, "directory:\n  url: ldaps://dc.example.com\n  bind_dn: cn=sitewarden,dc=example,dc=com\n  bind_password: S3cret-Never-Shown\n"+
+		"  base_dn: dc=example,dc=com\n  flavor: ad\n")
 	s.config = writeConfig(t, s.dir, s.state, s.plugins, s.creds)
 	return s
+}
+
+func (s pluginsSite) writeCreds(t *testing.T, body string) {
+	t.Helper()
+	if err := os.WriteFile(s.creds, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type pluginsJSON struct {
@@ -158,9 +164,19 @@ type pluginsJSON struct {
 		Error       string   `json:"error"`
 		Output      []string `json:"output"`
 		Credentials struct {
-			Section string   `json:"section"`
-			Present bool     `json:"present"`
-			Keys    []string `json:"keys"`
+			Section  string   `json:"section"`
+			Present  bool     `json:"present"`
+			Keys     []string `json:"keys"`
+			Declared bool     `json:"declared"`
+			Needs    []struct {
+				Name        string `json:"name"`
+				Required    bool   `json:"required"`
+				Description string `json:"description"`
+				Has         bool   `json:"has"`
+			} `json:"needs"`
+			Missing []string `json:"missing"`
+			Unused  []string `json:"unused"`
+			Error   string   `json:"error"`
 		} `json:"credentials"`
 		Failed bool `json:"failed"`
 	} `json:"plugins"`
@@ -182,7 +198,11 @@ func TestPluginsList(t *testing.T) {
 	spareSum := install(t, s.plugins, "spare", shippedPlugin(t, "host"))
 	bogus := policies.Source{Name: "bogus.yaml", Data: []byte("apiVersion: sitewarden.dev/v1\nkind: Scope\nclient: example\n" +
 		"catalog:\n  - name: bogus\n    version: 1.0.0\n    sha256: " + bogusPin + "\n    actions: [bogus.run]\n")}
-	// The host plugin is pinned to another binary's hash.
+	// The host plugin is pinned to another binary's hash, and the
+	// directory section lacks the required bind_password (and holds a key
+	// the plugin does not declare).
+	s.writeCreds(t, "directory:\n  url: ldaps://dc.example.com\n  bind_dn: cn=sitewarden,dc=example,dc=com\n  bind_password: \"\"\n"+
+		"  base_dn: dc=example,dc=com\n  flavor: ad\n  ca_pem: Never-Shown-PEM\n  legacy_key: x\n")
 	publishScope(t, s.state, "example", key, 4, time.Now().Add(-time.Minute), pinnedPacks(t, dirPin, bogusPin, bogus)...)
 
 	code, out, errs := run(t, "plugins", "list", "--config", s.config)
@@ -197,7 +217,13 @@ func TestPluginsList(t *testing.T) {
 		"sha256       " + dirPin,
 		"manifest     version 0.1.0 (plugin API 1), 6 actions",
 		"directory.unlock_account (write)",
-		`credentials  section "directory": keys bind_dn, bind_password, url (values not shown)`,
+		`credentials  section "directory": keys base_dn, bind_dn, bind_password, ca_pem, flavor, legacy_key, url (values not shown)`,
+		"  needs        url            required  has      directory address: ldaps://",
+		"               bind_password  required  MISSING  the service account's password\n",
+		"               ca_pem         optional  has      PEM CA",
+		"               tls            optional  -        ",
+		"note         the section holds keys the plugin does not declare (never read): legacy_key",
+		`ERROR        plugin is missing required credentials: directory: missing credential bind_password: add it to the section "directory" of the credentials file ` + s.creds,
 		"\nhost  HASH MISMATCH",
 		"pinned       " + bogusPin,
 		"does not match its pinned SHA-256",
@@ -207,16 +233,16 @@ func TestPluginsList(t *testing.T) {
 		"\nspare  NOT PINNED\n",
 		"sha256       " + spareSum,
 		"not started: the scope does not pin it",
-		"2 of 4 plugins cannot run: bogus, host",
+		"3 of 4 plugins cannot run: bogus, directory, host",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plugins list output lacks %q", want)
 		}
 	}
-	if !strings.Contains(errs, "plugin check failed: bogus (failed to start), host (HASH MISMATCH)") {
+	if !strings.Contains(errs, "plugin check failed: bogus (failed to start), directory (missing credential bind_password), host (HASH MISMATCH)") {
 		t.Errorf("plugins list stderr: %s", errs)
 	}
-	if strings.Contains(out+errs, "S3cret") || strings.Contains(out+errs, "dc.example.com") {
+	if strings.Contains(out+errs, "Never-Shown") || strings.Contains(out+errs, "dc.example.com") {
 		t.Errorf("plugins list shows a credential value:\n%s\n%s", out, errs)
 	}
 
@@ -226,7 +252,7 @@ func TestPluginsList(t *testing.T) {
 		t.Fatalf("plugins list -o json: exit %d, %v\n%s\n%s", code, err, out, errs)
 	}
 	if rep.PluginDir != s.plugins || rep.Scope.Client != "example" || rep.Scope.Version != 4 || rep.Scope.Pins != 3 ||
-		rep.CredentialsFile != s.creds || !rep.Started || len(rep.Plugins) != 4 || strings.Join(rep.Failed, ",") != "bogus,host" {
+		rep.CredentialsFile != s.creds || !rep.Started || len(rep.Plugins) != 4 || strings.Join(rep.Failed, ",") != "bogus,directory,host" {
 		t.Fatalf("plugins list -o json = %+v", rep)
 	}
 	byName := map[string]int{}
@@ -234,10 +260,27 @@ func TestPluginsList(t *testing.T) {
 		byName[p.Name] = i
 	}
 	d, h, b, sp := rep.Plugins[byName["directory"]], rep.Plugins[byName["host"]], rep.Plugins[byName["bogus"]], rep.Plugins[byName["spare"]]
-	if d.Pin != "pinned" || d.Failed || d.Manifest == nil || d.Manifest.Version != "0.1.0" || len(d.Manifest.Actions) != 6 ||
+	if d.Pin != "pinned" || !d.Failed || d.Manifest == nil || d.Manifest.Version != "0.1.0" || len(d.Manifest.Actions) != 6 ||
 		d.SHA256 != dirPin || d.Size == 0 || d.Path != filepath.Join(s.plugins, "sitewarden-plugin-directory") ||
-		!d.Credentials.Present || strings.Join(d.Credentials.Keys, ",") != "bind_dn,bind_password,url" {
+		!d.Credentials.Present || strings.Join(d.Credentials.Keys, ",") != "base_dn,bind_dn,bind_password,ca_pem,flavor,legacy_key,url" ||
+		!d.Credentials.Declared || strings.Join(d.Credentials.Missing, ",") != "bind_password" ||
+		strings.Join(d.Credentials.Unused, ",") != "legacy_key" || !strings.Contains(d.Credentials.Error, s.creds) {
 		t.Errorf("directory = %+v", d)
+	}
+	var required, has []string
+	for _, k := range d.Credentials.Needs {
+		if k.Description == "" {
+			t.Errorf("directory declares %q without a description", k.Name)
+		}
+		if k.Required {
+			required = append(required, k.Name)
+		}
+		if k.Has {
+			has = append(has, k.Name)
+		}
+	}
+	if strings.Join(required, ",") != "url,bind_dn,bind_password,base_dn,flavor" || strings.Join(has, ",") != "url,bind_dn,base_dn,flavor,ca_pem" {
+		t.Errorf("directory needs: required %v, has %v", required, has)
 	}
 	if h.Pin != "hash_mismatch" || !h.Failed || h.Manifest != nil || h.PinnedSHA256 != bogusPin || !strings.Contains(h.Error, "not started") ||
 		h.Credentials.Present || h.Credentials.Section != "host" {
@@ -272,9 +315,12 @@ func TestPluginsListHealthy(t *testing.T) {
 
 	code, out, errs := run(t, "plugins", "list", "--config", s.config)
 	if code != 0 || !strings.Contains(out, "\nhost  pinned\n") || !strings.Contains(out, "host.disk_usage (read)") ||
-		!strings.Contains(out, "\ndirectory  pinned\n") || strings.Contains(out, "cannot run") {
+		!strings.Contains(out, "\ndirectory  pinned\n") || strings.Contains(out, "cannot run") ||
+		!strings.Contains(out, "  needs        no credentials\n") || !strings.Contains(out, "bind_password  required  has ") ||
+		strings.Contains(out, "MISSING") || strings.Contains(out, "ERROR") {
 		t.Fatalf("healthy plugins list: exit %d\n%s\n%s", code, out, errs)
 	}
+	t.Logf("healthy plugins list:\n%s", out)
 
 	// A pinned plugin whose binary is gone.
 	if err := os.Remove(filepath.Join(s.plugins, binaryFile("host"))); err != nil {

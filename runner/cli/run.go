@@ -170,6 +170,9 @@ func runRunner(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			state, _ := st.model.Status()
 			h.Model = &pb.ModelStatus{Name: cfg.ModelName, State: state, Endpoint: cfg.ModelHost}
 		}
+		for _, p := range st.host.PluginStatus() {
+			h.Plugins = append(h.Plugins, &pb.PluginStatus{Name: p.Name, Version: p.Version, State: p.State, LastError: p.LastError})
+		}
 		return h
 	}
 	log = log.With("client", creds.Identity.Client, "site", creds.Identity.Site)

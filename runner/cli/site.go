@@ -50,7 +50,9 @@ func openSite(ctx context.Context, cfg config.Config, id enroll.Identity, in *rs
 		return nil, err
 	}
 	policy := goals.Policy{Source: scope}
-	s.host = goals.NewScopedHost(pluginHostConfig(cfg), policy, log)
+	hcfg := pluginHostConfig(cfg)
+	hcfg.Credentials, hcfg.CredentialsFile = credentialKeys{creds}, cfg.CredentialsFile
+	s.host = goals.NewScopedHost(hcfg, policy, log)
 	var planner model.Planner
 	if cfg.ModelName != "" {
 		mcfg := model.DefaultConfig()

@@ -57,11 +57,11 @@ func LoadCredentials(path string) (*Credentials, error) {
 
 // For returns the credentials of the plugin that owns action
 // ("directory.unlock_account" → "directory"): a copy of that plugin's
-// section, or empty credentials when the file has no such section. Plugins
-// declare no required keys (plugins/sdk), so a plugin that needs none
-// (host) works without a section, and one that needs keys fails the call
-// with its own error naming the missing key. The map is never nil, and
-// the error is always nil (the agent's Credentials interface allows one).
+// section, or empty credentials when the file has no such section. A
+// plugin that needs none (host) works without a section; one that
+// declares required keys (sdk.Info.Credentials) is refused at start by the
+// plugin host when its section lacks one. The map is never nil, and the
+// error is always nil (the agent's Credentials interface allows one).
 func (c *Credentials) For(_ context.Context, action string) (sdk.Credentials, error) {
 	plugin, _, _ := strings.Cut(action, ".")
 	m := c.byPlugin[plugin]

@@ -96,6 +96,20 @@ func (s *ScopedHost) Execute(ctx context.Context, req sdk.Request) (sdk.Result, 
 	return h.Execute(ctx, req)
 }
 
+// PluginStatus reports the plugins the scope in use pins (nil before the
+// first scope) and starts, in the background and once per scope version,
+// those not running yet, so that one that cannot run (a missing
+// credential, a pin mismatch) shows in the runner's health before an
+// action needs it. It never waits for a plugin to start.
+func (s *ScopedHost) PluginStatus() []pluginhost.Status {
+	h, err := s.current()
+	if err != nil {
+		return nil
+	}
+	h.Preflight()
+	return h.Status()
+}
+
 // Close stops every plugin.
 func (s *ScopedHost) Close() error {
 	s.mu.Lock()

@@ -61,6 +61,12 @@ type Config struct {
 	// IsolatePIDs starts each plugin in its own PID namespace (Linux; needs
 	// root), so that every process it forks dies with it.
 	IsolatePIDs bool
+	// Credentials, when set, names the credential keys each plugin's calls
+	// will get; a plugin that declares a required key missing from them
+	// is stopped at start with ErrMissingCredentials. nil: not checked.
+	Credentials CredentialKeys `json:"-"`
+	// CredentialsFile is the credentials file's path, for error messages.
+	CredentialsFile string
 }
 
 // DefaultConfig returns the defaults for this OS.

@@ -23,4 +23,11 @@
 // its deadline plus grace is killed. Every failure path kills the child.
 // Plugin stderr is re-emitted through the runner's slog logger with the
 // plugin's name.
+//
+// With Config.Credentials set, a plugin that declares a required credential
+// key (sdk.Info.Credentials) missing from its section is stopped at start
+// with ErrMissingCredentials, naming the plugin, section, keys and file.
+// Status reports each pinned plugin's state (ready, stopped, crashed,
+// refused) for the runner's health; Preflight starts them all in the
+// background so that a refusal shows before an action needs the plugin.
 package pluginhost

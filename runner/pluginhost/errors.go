@@ -17,6 +17,11 @@ var (
 	// ErrStart: the plugin could not be started or failed its handshake or
 	// its description check; it has been killed.
 	ErrStart = errors.New("plugin failed to start")
+	// ErrMissingCredentials: the plugin declares a required credential key
+	// that its section of the runner's credentials file lacks; it was
+	// stopped at start, before any call. Add the key and restart the
+	// runner. Returned wrapped together with ErrStart.
+	ErrMissingCredentials = errors.New("plugin is missing required credentials")
 	// ErrCrashed: the plugin process died or broke its channel during the
 	// call. It is restarted, after a backoff, on next use.
 	ErrCrashed = errors.New("plugin crashed")

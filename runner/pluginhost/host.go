@@ -37,6 +37,10 @@ type Host struct {
 	mu      sync.Mutex
 	closed  bool
 	plugins map[string]*instance
+
+	preflight       sync.Once
+	preflightCancel context.CancelFunc // set under mu by Preflight
+	wg              sync.WaitGroup     // the preflight goroutine
 }
 
 // New returns a Host. No plugin starts until it is first used.
@@ -111,6 +115,12 @@ func (h *Host) Close() error {
 		close(h.done)
 	}
 	h.closed = true
+	if h.preflightCancel != nil {
+		h.preflightCancel()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	h.mu.Lock()
 	ins := make([]*instance, 0, len(h.plugins))
 	for _, in := range h.plugins {
 		ins = append(ins, in)

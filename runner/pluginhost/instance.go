@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,6 +32,33 @@ type instance struct {
 	failures int // crashes and hangs in a row
 	retryAt  time.Time
 	stopped  bool
+
+	smu    sync.Mutex // guards status alone, so Host.Status never waits on a start or a call
+	status Status     // what Host.Status reports; Name always set
+}
+
+// maxStatusError bounds Status.LastError, which the runner's health
+// report carries to the control plane.
+const maxStatusError = 1 << 10
+
+// setStatus changes the reported state and error; version, when not "",
+// too.
+func (in *instance) setStatus(state, lastError, version string) {
+	if len(lastError) > maxStatusError {
+		lastError = lastError[:maxStatusError] + "..."
+	}
+	in.smu.Lock()
+	defer in.smu.Unlock()
+	in.status.State, in.status.LastError = state, lastError
+	if version != "" {
+		in.status.Version = version
+	}
+}
+
+func (in *instance) snapshot() Status {
+	in.smu.Lock()
+	defer in.smu.Unlock()
+	return in.status
 }
 
 // proc is one running plugin process.
@@ -43,11 +71,12 @@ type proc struct {
 
 func newInstance(h *Host, name string) *instance {
 	return &instance{
-		h:     h,
-		name:  name,
-		slots: make(chan struct{}, h.cfg.MaxConcurrent),
-		lock:  make(chan struct{}, 1),
-		done:  h.done,
+		h:      h,
+		name:   name,
+		slots:  make(chan struct{}, h.cfg.MaxConcurrent),
+		lock:   make(chan struct{}, 1),
+		done:   h.done,
+		status: Status{Name: name, State: StateStopped},
 	}
 }
 
@@ -94,9 +123,11 @@ func (in *instance) get(ctx context.Context) (*proc, error) {
 	if err != nil {
 		in.failures++
 		in.retryAt = time.Now().Add(in.backoff())
+		in.setStatus(startFailureState(err), err.Error(), "")
 		return nil, err
 	}
 	in.proc = p
+	in.setStatus(StateReady, "", p.catalog.Info().Version)
 	return p, nil
 }
 
@@ -119,10 +150,13 @@ func (in *instance) discardLocked(p *proc) {
 	p.kill()
 }
 
-// fail discards p after a crash or a hang.
-func (in *instance) fail(p *proc) {
+// fail discards p after a crash or a hang (cause says which, for Status).
+func (in *instance) fail(p *proc, cause error) {
 	in.lock <- struct{}{}
 	defer in.release()
+	if in.proc == p {
+		in.setStatus(StateCrashed, cause.Error(), "")
+	}
 	in.discardLocked(p)
 }
 
@@ -130,6 +164,7 @@ func (in *instance) stop() {
 	in.lock <- struct{}{}
 	defer in.release()
 	in.stopped = true
+	in.setStatus(StateStopped, "", "")
 	if in.proc != nil {
 		in.proc.kill()
 		in.proc = nil
@@ -178,6 +213,7 @@ func (in *instance) execute(ctx context.Context, req sdk.Request) (sdk.Result, e
 	in.lock <- struct{}{}
 	if in.proc == p {
 		in.failures = 0
+		in.setStatus(StateReady, "", "")
 	}
 	in.release()
 	return res, nil
@@ -196,15 +232,17 @@ func (in *instance) callError(ctx context.Context, p *proc, op string, err error
 		return fmt.Errorf("plugin %s: %s: %w", in.name, op, ctx.Err())
 	case st.Code() == codes.DeadlineExceeded:
 		in.h.log.Error("plugin hung; killed", "plugin", in.name, "operation", op, "grace", in.h.cfg.KillGrace)
-		in.fail(p)
-		return fmt.Errorf("%w: %s: %s: no answer by the deadline + %s grace; it is restarted on next use", ErrHung, in.name, op, in.h.cfg.KillGrace)
+		err := fmt.Errorf("%w: %s: %s: no answer by the deadline + %s grace; it is restarted on next use", ErrHung, in.name, op, in.h.cfg.KillGrace)
+		in.fail(p, err)
+		return err
 	case st.Code() == codes.Internal && !p.client.Exited():
 		// The SDK reports a recovered panic this way; the process is fine.
 		return fmt.Errorf("%w: %s: %s: %s", sdk.ErrActionFailed, in.name, op, st.Message())
 	default:
 		in.h.log.Error("plugin crashed during a call; killed", "plugin", in.name, "operation", op, "error", err)
-		in.fail(p)
-		return fmt.Errorf("%w: %s during %s (%s); it is restarted on next use", ErrCrashed, in.name, op, st.Message())
+		err := fmt.Errorf("%w: %s during %s (%s); it is restarted on next use", ErrCrashed, in.name, op, st.Message())
+		in.fail(p, err)
+		return err
 	}
 }
 
@@ -292,6 +330,16 @@ func (in *instance) start(ctx context.Context) (*proc, error) {
 	}
 	if p.catalog, err = sdk.NewCatalog(info); err != nil {
 		return failed("%v", err)
+	}
+	if cfg.Credentials != nil {
+		// Checked at start, before any call: a plugin that cannot work
+		// is refused here (and reported by Status) instead of failing
+		// an action later.
+		if err := CheckCredentials(in.name, p.catalog.Credentials(), cfg.Credentials.Keys(in.name), cfg.CredentialsFile); err != nil {
+			p.kill()
+			in.setStatus(StateRefused, err.Error(), info.Version)
+			return nil, fmt.Errorf("%w: %w", ErrStart, err)
+		}
 	}
 	in.h.log.Info("plugin started", "plugin", in.name, "version", info.Version, "pid", r.pid)
 	return p, nil

@@ -1,6 +1,7 @@
 package ldapdir
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/sitewarden/sitewarden/plugins/sdk"
 )
 
 // Keys of sdk.Credentials the plugin reads.
@@ -23,6 +26,25 @@ const (
 	CredUserPassword = "user_password" // verify_credentials only: the password to try
 	CredPPolicyDN    = "ppolicy_dn"    // optional, OpenLDAP: the default pwdPolicy entry (lockout duration, max age)
 )
+
+// credentialSpec declares the keys above to the runner, which refuses to
+// start the plugin when its credentials section lacks a required one.
+// TestCredentialDeclaration checks it against what parseCredentials and
+// the operations read.
+func credentialSpec() *sdk.CredentialSpec {
+	return &sdk.CredentialSpec{Keys: []sdk.CredentialKey{
+		{Name: CredURL, Required: true, Description: "directory address: ldaps://host[:636], or ldap://host[:389] for StartTLS"},
+		{Name: CredBindDN, Required: true, Description: "service account: a DN, or user@domain / DOMAIN\\user on Active Directory"},
+		{Name: CredBindPassword, Required: true, Description: "the service account's password"},
+		{Name: CredBaseDN, Required: true, Description: "the subtree the plugin may act in, e.g. ou=people,dc=example,dc=com"},
+		{Name: CredFlavor, Required: true, Description: "openldap or ad"},
+		{Name: CredCAPEM, Description: "PEM CA certificate(s) to trust for TLS; empty: the system roots"},
+		{Name: CredServerName, Description: "TLS server name when the URL's host is not in the certificate"},
+		{Name: CredTLS, Description: "\"none\" for plain LDAP (tests only; the plugin must allow it)"},
+		{Name: CredPPolicyDN, Description: "OpenLDAP: DN of the default pwdPolicy entry (lockout duration, password age)"},
+		{Name: CredUserPassword, Description: "verify_credentials only, per call: the password to try (the runner passes a goal's new password instead)"},
+	}}
+}
 
 // Flavors of directory.
 const (
@@ -53,7 +75,9 @@ type target struct {
 
 // parseCredentials validates creds. Its errors name the key to fix and never
 // echo a password.
-func parseCredentials(creds map[string]string, allowPlain bool) (target, error) {
+// Every key is read through sdk.Credentials.Get, so that the declaration
+// test (TestCredentialDeclaration) sees what the plugin reads.
+func parseCredentials(ctx context.Context, creds sdk.Credentials, allowPlain bool) (target, error) {
 	var t target
 	for k, v := range creds {
 		limit := maxCredLen
@@ -64,8 +88,8 @@ func parseCredentials(creds map[string]string, allowPlain bool) (target, error) 
 			return t, fmt.Errorf("%w: %q is longer than %d bytes", ErrBadCredentials, k, limit)
 		}
 	}
-	raw := creds[CredURL]
-	if raw == "" && creds[CredBindDN] == "" && creds[CredBindPassword] == "" {
+	raw := creds.Get(ctx, CredURL)
+	if raw == "" && creds.Get(ctx, CredBindDN) == "" && creds.Get(ctx, CredBindPassword) == "" {
 		// The runner hands empty credentials when its credentials file has
 		// no section for this plugin.
 		return t, fmt.Errorf("%w: %q, %q, %q, %q and %q are missing; add a \"directory\" section with them to the runner's credentials file (credentials_file)",
@@ -98,10 +122,10 @@ func parseCredentials(creds map[string]string, allowPlain bool) (target, error) 
 	}
 	t.hostport = net.JoinHostPort(host, port)
 	t.serverName = host
-	if sn := creds[CredServerName]; sn != "" {
+	if sn := creds.Get(ctx, CredServerName); sn != "" {
 		t.serverName = sn
 	}
-	switch mode := creds[CredTLS]; mode {
+	switch mode := creds.Get(ctx, CredTLS); mode {
 	case "":
 	case "none":
 		if t.scheme != "ldap" {
@@ -114,26 +138,26 @@ func parseCredentials(creds map[string]string, allowPlain bool) (target, error) 
 	default:
 		return t, fmt.Errorf("%w: %q must be empty or \"none\"", ErrBadCredentials, CredTLS)
 	}
-	if pem := creds[CredCAPEM]; pem != "" {
+	if pem := creds.Get(ctx, CredCAPEM); pem != "" {
 		t.roots = x509.NewCertPool()
 		if !t.roots.AppendCertsFromPEM([]byte(pem)) {
 			return t, fmt.Errorf("%w: %q holds no PEM certificate", ErrBadCredentials, CredCAPEM)
 		}
 	}
-	t.bindDN, t.bindPW = creds[CredBindDN], creds[CredBindPassword]
+	t.bindDN, t.bindPW = creds.Get(ctx, CredBindDN), creds.Get(ctx, CredBindPassword)
 	if t.bindDN == "" || t.bindPW == "" {
 		return t, fmt.Errorf("%w: %q and %q are required (the service account)", ErrBadCredentials, CredBindDN, CredBindPassword)
 	}
-	t.baseDN = creds[CredBaseDN]
+	t.baseDN = creds.Get(ctx, CredBaseDN)
 	t.base, err = ldap.ParseDN(t.baseDN)
 	if err != nil || t.baseDN == "" {
 		return t, fmt.Errorf("%w: %q is not a DN (e.g. dc=example,dc=com)", ErrBadCredentials, CredBaseDN)
 	}
-	t.flavor = creds[CredFlavor]
+	t.flavor = creds.Get(ctx, CredFlavor)
 	if t.flavor != FlavorOpenLDAP && t.flavor != FlavorAD {
 		return t, fmt.Errorf("%w: %q must be %q or %q", ErrBadCredentials, CredFlavor, FlavorOpenLDAP, FlavorAD)
 	}
-	t.ppolicyDN = creds[CredPPolicyDN]
+	t.ppolicyDN = creds.Get(ctx, CredPPolicyDN)
 	if t.ppolicyDN != "" {
 		if _, err := ldap.ParseDN(t.ppolicyDN); err != nil {
 			return t, fmt.Errorf("%w: %q is not a DN", ErrBadCredentials, CredPPolicyDN)

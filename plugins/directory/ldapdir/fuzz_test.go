@@ -1,6 +1,7 @@
 package ldapdir
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -72,13 +73,13 @@ func FuzzParseCredentials(f *testing.F) {
 		if json.Unmarshal(raw, &creds) != nil {
 			return
 		}
-		tg, err := parseCredentials(creds, false)
+		tg, err := parseCredentials(context.Background(), creds, false)
 		if err != nil {
 			// With the password replaced by a marker, the marker must not
 			// show (the raw password may collide with the message's own text).
 			if creds[CredBindPassword] != "" {
 				creds[CredBindPassword] = "pw-marker-7f3a9"
-				if _, err2 := parseCredentials(creds, false); err2 != nil && strings.Contains(err2.Error(), "pw-marker-7f3a9") {
+				if _, err2 := parseCredentials(context.Background(), creds, false); err2 != nil && strings.Contains(err2.Error(), "pw-marker-7f3a9") {
 					t.Fatalf("error %q reveals the password", err2)
 				}
 			}

@@ -111,7 +111,7 @@ func (p *Plugin) resetPassword(_ context.Context, c *call) (sdk.Result, error) {
 
 func (p *Plugin) verifyCredentials(ctx context.Context, c *call) (sdk.Result, error) {
 	ref := *c.params.(*userRef)
-	pw := c.creds[CredUserPassword] // non-empty: Execute checked it
+	pw := c.creds.Get(ctx, CredUserPassword) // non-empty: Execute checked it
 	e, err := p.resolve(c, ref)
 	if err != nil {
 		return sdk.Result{}, err

@@ -54,6 +54,7 @@ func (p *Plugin) Describe(context.Context) (sdk.Info, error) {
 		Version:     Version,
 		APIVersions: []int{sdk.APIVersion},
 		Operations:  operations(),
+		Credentials: credentialSpec(),
 	}, nil
 }
 
@@ -123,17 +124,17 @@ func (p *Plugin) Execute(ctx context.Context, req sdk.Request) (sdk.Result, erro
 	if err := decodeParams(req.Params, params); err != nil {
 		return sdk.Result{}, err
 	}
-	if op.needsUserPassword && req.Credentials[CredUserPassword] == "" && req.Credentials[sdk.GoalSecretPrefix+SecretPassword] != "" {
+	if op.needsUserPassword && req.Credentials.Get(ctx, CredUserPassword) == "" && req.Credentials.Get(ctx, sdk.GoalSecretPrefix+SecretPassword) != "" {
 		// The agent hands the password an earlier reset of the same goal
 		// generated under the SDK's goal-secret name.
 		req.Credentials = maps.Clone(req.Credentials)
-		req.Credentials[CredUserPassword] = req.Credentials[sdk.GoalSecretPrefix+SecretPassword]
+		req.Credentials[CredUserPassword] = req.Credentials.Get(ctx, sdk.GoalSecretPrefix+SecretPassword)
 	}
-	if op.needsUserPassword && req.Credentials[CredUserPassword] == "" {
+	if op.needsUserPassword && req.Credentials.Get(ctx, CredUserPassword) == "" {
 		return sdk.Result{}, fmt.Errorf("%w: %q is missing: the password to verify travels in the credentials, never in params",
 			ErrBadCredentials, CredUserPassword)
 	}
-	t, err := parseCredentials(req.Credentials, p.cfg.InsecureAllowPlainLDAP)
+	t, err := parseCredentials(ctx, req.Credentials, p.cfg.InsecureAllowPlainLDAP)
 	if err != nil {
 		return sdk.Result{}, err
 	}

@@ -67,7 +67,7 @@ func validCreds() map[string]string {
 }
 
 func TestParseCredentials(t *testing.T) {
-	tg, err := parseCredentials(validCreds(), false)
+	tg, err := parseCredentials(context.Background(), validCreds(), false)
 	if err != nil || tg.hostport != "dc.example.com:636" || tg.serverName != "dc.example.com" || tg.scheme != "ldaps" || tg.roots != nil {
 		t.Fatalf("%+v, %v", tg, err)
 	}
@@ -91,7 +91,7 @@ func TestParseCredentials(t *testing.T) {
 	} {
 		c := validCreds()
 		c[tc.k] = tc.v
-		_, err := parseCredentials(c, tc.allowPlain)
+		_, err := parseCredentials(context.Background(), c, tc.allowPlain)
 		if !errors.Is(err, tc.want) && (tc.want != nil || err != nil) {
 			t.Errorf("%s=%q: err = %v, want %v", tc.k, tc.v, err, tc.want)
 		}
@@ -101,17 +101,17 @@ func TestParseCredentials(t *testing.T) {
 	}
 	// No section in the runner's credentials file: empty credentials. The
 	// error names every required key and where to put them.
-	if _, err := parseCredentials(map[string]string{}, false); !errors.Is(err, ErrBadCredentials) ||
+	if _, err := parseCredentials(context.Background(), map[string]string{}, false); !errors.Is(err, ErrBadCredentials) ||
 		!strings.Contains(err.Error(), `"url", "bind_dn", "bind_password", "base_dn" and "flavor" are missing`) ||
 		!strings.Contains(err.Error(), "credentials_file") {
 		t.Errorf("empty credentials: %v", err)
 	}
 	c := validCreds()
 	c[CredURL], c[CredTLS] = "ldap://127.0.0.1:1389", "none"
-	if _, err := parseCredentials(c, false); !errors.Is(err, ErrPlainLDAP) {
+	if _, err := parseCredentials(context.Background(), c, false); !errors.Is(err, ErrPlainLDAP) {
 		t.Errorf("plain without the flag: %v", err)
 	}
-	if tg, err := parseCredentials(c, true); err != nil || !tg.plain {
+	if tg, err := parseCredentials(context.Background(), c, true); err != nil || !tg.plain {
 		t.Errorf("plain with the flag: %+v %v", tg, err)
 	}
 }

@@ -91,9 +91,12 @@ var operations = []sdk.Operation{
 	},
 }
 
-// Describe returns the plugin's operations.
+// Describe returns the plugin's operations. It acts on the local machine
+// with the runner's own rights, so it declares that it needs no
+// credentials (TestCredentialDeclaration checks it reads none).
 func (p *Plugin) Describe(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "host", Version: Version, APIVersions: []int{sdk.APIVersion}, Operations: operations}, nil
+	return sdk.Info{Name: "host", Version: Version, APIVersions: []int{sdk.APIVersion}, Operations: operations,
+		Credentials: &sdk.CredentialSpec{}}, nil
 }
 
 // Execute runs one operation. Params have been validated by the SDK.

@@ -13,6 +13,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +91,67 @@ func (h *Harness) Execute(ctx context.Context, req sdk.Request) (sdk.Result, err
 		return sdk.Result{}, fmt.Errorf("sdktest: %w", err)
 	}
 	return res, nil
+}
+
+// CredentialProblems checks p's credential declaration (Info.Credentials)
+// against what it reads: it runs each call in-process, directly on
+// p.Execute (params checked against the schema first), under
+// sdk.RecordCredentialReads, and reports, one line each, a key read
+// through sdk.Credentials.Get that is not declared and a required key
+// never read. Goal secrets (sdk.GoalSecretPrefix) are per-call and exempt.
+// A plugin that declares nothing is one problem. A call that fails is an
+// error: the calls must take the plugin's full path, so give each the
+// credentials it needs. The calls should cover every operation that reads
+// credentials.
+func CredentialProblems(ctx context.Context, p sdk.Plugin, calls []sdk.Request) ([]string, error) {
+	info, err := p.Describe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sdktest: describe: %w", err)
+	}
+	cat, err := sdk.NewCatalog(info)
+	if err != nil {
+		return nil, fmt.Errorf("sdktest: %w", err)
+	}
+	spec := cat.Credentials()
+	if spec == nil {
+		return []string{fmt.Sprintf("plugin %q declares no credentials (Info.Credentials is nil); declare its keys, or &sdk.CredentialSpec{} when it needs none", info.Name)}, nil
+	}
+	rctx, reads := sdk.RecordCredentialReads(ctx)
+	for _, req := range calls {
+		if err := cat.CheckParams(req.Operation, req.Params); err != nil {
+			return nil, fmt.Errorf("sdktest: %w", err)
+		}
+		req.Params = sdk.NormalizeParams(req.Params)
+		if _, err := p.Execute(rctx, req); err != nil {
+			return nil, fmt.Errorf("sdktest: %s failed, so its reads are incomplete: %w", req.Operation, err)
+		}
+	}
+	var problems []string
+	read := reads.Keys()
+	for _, k := range read {
+		if !strings.HasPrefix(k, sdk.GoalSecretPrefix) && !spec.Declares(k) {
+			problems = append(problems, fmt.Sprintf("plugin %q reads credential key %q but does not declare it", info.Name, k))
+		}
+	}
+	for _, k := range spec.Required() {
+		if !slices.Contains(read, k) {
+			problems = append(problems, fmt.Sprintf("plugin %q declares required credential key %q but never reads it", info.Name, k))
+		}
+	}
+	return problems, nil
+}
+
+// CheckCredentialDeclaration fails t for every problem CredentialProblems
+// finds.
+func CheckCredentialDeclaration(t testing.TB, p sdk.Plugin, calls ...sdk.Request) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	problems, err := CredentialProblems(ctx, p, calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Error(pr)
+	}
 }

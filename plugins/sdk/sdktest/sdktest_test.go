@@ -135,6 +135,16 @@ func TestNewCatalogRejects(t *testing.T) {
 			i.Operations[0].VerifiedBy = "echo.say"
 			i.Operations[0].VerifyExpect = map[string]any{"ok": []any{1}}
 		}, "must be a string, number or boolean"},
+		{"credential key name", func(i *sdk.Info) {
+			i.Credentials = &sdk.CredentialSpec{Keys: []sdk.CredentialKey{{Name: "Bind-DN", Description: "x"}}}
+		}, `credential key "Bind-DN" must match`},
+		{"credential key twice", func(i *sdk.Info) {
+			k := sdk.CredentialKey{Name: "url", Description: "x"}
+			i.Credentials = &sdk.CredentialSpec{Keys: []sdk.CredentialKey{k, k}}
+		}, `credential key "url" is declared twice`},
+		{"credential key description", func(i *sdk.Info) {
+			i.Credentials = &sdk.CredentialSpec{Keys: []sdk.CredentialKey{{Name: "url", Description: "two\nlines"}}}
+		}, "one line"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

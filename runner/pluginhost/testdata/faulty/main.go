@@ -1,7 +1,10 @@
 // Command faulty is a deliberately bad plugin for pluginhost's fault tests.
 // It is built by the tests, never by 'make build'. Its name comes from its
 // file name (sitewarden-plugin-<name>), so one binary serves as several
-// plugins; named "liar" it claims to be another plugin.
+// plugins; named "liar" it claims to be another plugin. Named "needy" it
+// declares credential keys (password required, token optional); under any
+// other name it declares none, as a plugin built before declarations
+// existed.
 package main
 
 import (
@@ -34,7 +37,14 @@ func (f faulty) Describe(context.Context) (sdk.Info, error) {
 		n = "host"
 	}
 	obj := `{"type":"object"}`
-	return sdk.Info{Name: n, Version: "0.0.1", APIVersions: []int{sdk.APIVersion}, Operations: []sdk.Operation{
+	var creds *sdk.CredentialSpec
+	if n == "needy" {
+		creds = &sdk.CredentialSpec{Keys: []sdk.CredentialKey{
+			{Name: "password", Description: "the service account's password", Required: true},
+			{Name: "token", Description: "an optional API token"},
+		}}
+	}
+	return sdk.Info{Name: n, Version: "0.0.1", APIVersions: []int{sdk.APIVersion}, Credentials: creds, Operations: []sdk.Operation{
 		op(n+".echo", "Echo text.", `{"type":"object","additionalProperties":false,"required":["text"],"properties":{"text":{"type":"string","maxLength":1000}}}`, `{"type":"object","required":["text"],"properties":{"text":{"type":"string"}}}`),
 		op(n+".crash", "Crash mid-call.", obj, obj),
 		op(n+".hang", "Ignore the deadline forever.", obj, obj),

@@ -126,11 +126,16 @@ func (*DescribeRequest) Descriptor() ([]byte, []int) {
 
 // DescribeResponse mirrors sdk.Info.
 type DescribeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	ApiVersions   []int32                `protobuf:"varint,3,rep,packed,name=api_versions,json=apiVersions,proto3" json:"api_versions,omitempty"`
-	Operations    []*Operation           `protobuf:"bytes,4,rep,name=operations,proto3" json:"operations,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	ApiVersions []int32                `protobuf:"varint,3,rep,packed,name=api_versions,json=apiVersions,proto3" json:"api_versions,omitempty"`
+	Operations  []*Operation           `protobuf:"bytes,4,rep,name=operations,proto3" json:"operations,omitempty"`
+	// credentials declares the keys the plugin reads from the credentials
+	// section the runner hands its calls. Absent (a plugin built before
+	// declarations existed): not declared, nothing is checked. Present with
+	// no keys: the plugin needs none.
+	Credentials   *CredentialSpec `protobuf:"bytes,5,opt,name=credentials,proto3" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +198,123 @@ func (x *DescribeResponse) GetOperations() []*Operation {
 	return nil
 }
 
+func (x *DescribeResponse) GetCredentials() *CredentialSpec {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+// CredentialSpec mirrors sdk.CredentialSpec: names and descriptions only,
+// never values.
+type CredentialSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*CredentialKey       `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialSpec) Reset() {
+	*x = CredentialSpec{}
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialSpec) ProtoMessage() {}
+
+func (x *CredentialSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialSpec.ProtoReflect.Descriptor instead.
+func (*CredentialSpec) Descriptor() ([]byte, []int) {
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CredentialSpec) GetKeys() []*CredentialKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// CredentialKey mirrors sdk.CredentialKey.
+type CredentialKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// description is one line for the operator who fills the section.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// required: the plugin cannot work without the key; the runner refuses
+	// to start the plugin when its section lacks it.
+	Required      bool `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialKey) Reset() {
+	*x = CredentialKey{}
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialKey) ProtoMessage() {}
+
+func (x *CredentialKey) ProtoReflect() protoreflect.Message {
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialKey.ProtoReflect.Descriptor instead.
+func (*CredentialKey) Descriptor() ([]byte, []int) {
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CredentialKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CredentialKey) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CredentialKey) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
 // Operation mirrors sdk.Operation. Schemas are JSON documents.
 type Operation struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -213,7 +335,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +347,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +360,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Operation) GetName() string {
@@ -319,7 +441,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +453,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +466,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExecuteRequest) GetOperation() string {
@@ -387,7 +509,7 @@ type Observation struct {
 
 func (x *Observation) Reset() {
 	*x = Observation{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +521,7 @@ func (x *Observation) String() string {
 func (*Observation) ProtoMessage() {}
 
 func (x *Observation) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +534,7 @@ func (x *Observation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Observation.ProtoReflect.Descriptor instead.
 func (*Observation) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Observation) GetKey() string {
@@ -447,7 +569,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +581,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +594,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Failure) GetKind() FailureKind {
@@ -502,7 +624,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +636,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +649,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecuteResponse) GetOutput() []byte {
@@ -563,14 +685,21 @@ var File_sitewarden_plugin_v1_plugin_proto protoreflect.FileDescriptor
 const file_sitewarden_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"!sitewarden/plugin/v1/plugin.proto\x12\x14sitewarden.plugin.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xa4\x01\n" +
+	"\x0fDescribeRequest\"\xec\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
 	"\fapi_versions\x18\x03 \x03(\x05R\vapiVersions\x12?\n" +
 	"\n" +
 	"operations\x18\x04 \x03(\v2\x1f.sitewarden.plugin.v1.OperationR\n" +
-	"operations\"\xa6\x02\n" +
+	"operations\x12F\n" +
+	"\vcredentials\x18\x05 \x01(\v2$.sitewarden.plugin.v1.CredentialSpecR\vcredentials\"I\n" +
+	"\x0eCredentialSpec\x127\n" +
+	"\x04keys\x18\x01 \x03(\v2#.sitewarden.plugin.v1.CredentialKeyR\x04keys\"a\n" +
+	"\rCredentialKey\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\"\xa6\x02\n" +
 	"\tOperation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12#\n" +
@@ -630,35 +759,39 @@ func file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_sitewarden_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sitewarden_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_sitewarden_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sitewarden_plugin_v1_plugin_proto_goTypes = []any{
 	(FailureKind)(0),         // 0: sitewarden.plugin.v1.FailureKind
 	(*DescribeRequest)(nil),  // 1: sitewarden.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil), // 2: sitewarden.plugin.v1.DescribeResponse
-	(*Operation)(nil),        // 3: sitewarden.plugin.v1.Operation
-	(*ExecuteRequest)(nil),   // 4: sitewarden.plugin.v1.ExecuteRequest
-	(*Observation)(nil),      // 5: sitewarden.plugin.v1.Observation
-	(*Failure)(nil),          // 6: sitewarden.plugin.v1.Failure
-	(*ExecuteResponse)(nil),  // 7: sitewarden.plugin.v1.ExecuteResponse
-	nil,                      // 8: sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
-	nil,                      // 9: sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
+	(*CredentialSpec)(nil),   // 3: sitewarden.plugin.v1.CredentialSpec
+	(*CredentialKey)(nil),    // 4: sitewarden.plugin.v1.CredentialKey
+	(*Operation)(nil),        // 5: sitewarden.plugin.v1.Operation
+	(*ExecuteRequest)(nil),   // 6: sitewarden.plugin.v1.ExecuteRequest
+	(*Observation)(nil),      // 7: sitewarden.plugin.v1.Observation
+	(*Failure)(nil),          // 8: sitewarden.plugin.v1.Failure
+	(*ExecuteResponse)(nil),  // 9: sitewarden.plugin.v1.ExecuteResponse
+	nil,                      // 10: sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
+	nil,                      // 11: sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
 }
 var file_sitewarden_plugin_v1_plugin_proto_depIdxs = []int32{
-	3, // 0: sitewarden.plugin.v1.DescribeResponse.operations:type_name -> sitewarden.plugin.v1.Operation
-	8, // 1: sitewarden.plugin.v1.ExecuteRequest.credentials:type_name -> sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
-	0, // 2: sitewarden.plugin.v1.Failure.kind:type_name -> sitewarden.plugin.v1.FailureKind
-	9, // 3: sitewarden.plugin.v1.ExecuteResponse.secrets:type_name -> sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
-	5, // 4: sitewarden.plugin.v1.ExecuteResponse.observations:type_name -> sitewarden.plugin.v1.Observation
-	6, // 5: sitewarden.plugin.v1.ExecuteResponse.failure:type_name -> sitewarden.plugin.v1.Failure
-	1, // 6: sitewarden.plugin.v1.PluginService.Describe:input_type -> sitewarden.plugin.v1.DescribeRequest
-	4, // 7: sitewarden.plugin.v1.PluginService.Execute:input_type -> sitewarden.plugin.v1.ExecuteRequest
-	2, // 8: sitewarden.plugin.v1.PluginService.Describe:output_type -> sitewarden.plugin.v1.DescribeResponse
-	7, // 9: sitewarden.plugin.v1.PluginService.Execute:output_type -> sitewarden.plugin.v1.ExecuteResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5,  // 0: sitewarden.plugin.v1.DescribeResponse.operations:type_name -> sitewarden.plugin.v1.Operation
+	3,  // 1: sitewarden.plugin.v1.DescribeResponse.credentials:type_name -> sitewarden.plugin.v1.CredentialSpec
+	4,  // 2: sitewarden.plugin.v1.CredentialSpec.keys:type_name -> sitewarden.plugin.v1.CredentialKey
+	10, // 3: sitewarden.plugin.v1.ExecuteRequest.credentials:type_name -> sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
+	0,  // 4: sitewarden.plugin.v1.Failure.kind:type_name -> sitewarden.plugin.v1.FailureKind
+	11, // 5: sitewarden.plugin.v1.ExecuteResponse.secrets:type_name -> sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
+	7,  // 6: sitewarden.plugin.v1.ExecuteResponse.observations:type_name -> sitewarden.plugin.v1.Observation
+	8,  // 7: sitewarden.plugin.v1.ExecuteResponse.failure:type_name -> sitewarden.plugin.v1.Failure
+	1,  // 8: sitewarden.plugin.v1.PluginService.Describe:input_type -> sitewarden.plugin.v1.DescribeRequest
+	6,  // 9: sitewarden.plugin.v1.PluginService.Execute:input_type -> sitewarden.plugin.v1.ExecuteRequest
+	2,  // 10: sitewarden.plugin.v1.PluginService.Describe:output_type -> sitewarden.plugin.v1.DescribeResponse
+	9,  // 11: sitewarden.plugin.v1.PluginService.Execute:output_type -> sitewarden.plugin.v1.ExecuteResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_sitewarden_plugin_v1_plugin_proto_init() }
@@ -672,7 +805,7 @@ func file_sitewarden_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sitewarden_plugin_v1_plugin_proto_rawDesc), len(file_sitewarden_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
