@@ -57,7 +57,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newServerCmd(stderr), newScopeCmd(), newTokenCmd(), newAuditCmd(),
-		newEscalationsCmd(), newApprovalsCmd(), newSitesCmd(), newGoalsCmd(), newSetupCmd(), newLoginCmd(), newSamplesCmd(), newReportCmd())
+		newEscalationsCmd(), newApprovalsCmd(), newSitesCmd(), newGoalsCmd(), newSetupCmd(), newLoginCmd(), newSamplesCmd(), newReportCmd(), newNotifyCmd())
 	return root
 }
 

@@ -50,13 +50,13 @@ func (m metricsOpts) config() (metrics.Config, error) {
 
 // startMetrics starts the metrics listener when configured; the returned
 // stop function is safe to call either way.
-func startMetrics(m metricsOpts, s metrics.Sync, st any, log *slog.Logger) (stop func(), err error) {
+func startMetrics(m metricsOpts, s metrics.Sync, st any, log *slog.Logger, opts ...metrics.Option) (stop func(), err error) {
 	cfg, err := m.config()
 	if err != nil {
 		return nil, err
 	}
 	q, _ := st.(metrics.Queues) // a store without queue sizes serves the sync metrics only
-	srv, err := metrics.Start(cfg, s, q, log)
+	srv, err := metrics.Start(cfg, s, q, log, opts...)
 	if err != nil {
 		return nil, err
 	}

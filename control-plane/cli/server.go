@@ -39,6 +39,8 @@ type serverOpts struct {
 	httpListen string
 	out        io.Writer
 	metrics    metricsOpts // --metrics-listen, --metrics-token-file (metrics.go)
+	// notifyConfig is --notify-config (notify.go).
+	notifyConfig string
 
 	runFor time.Duration
 	listen string
@@ -131,6 +133,7 @@ several replicas (docs/scaling.md).`,
 	cmd.Flags().DurationVar(&o.idleTimeout, "idle-timeout", syncserver.DefaultConfig().IdleTimeout, "close a sync connection silent this long (at least 4 heartbeats); with replicas, how soon sites notice one died and move to another")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.metrics.addFlags(cmd)
+	cmd.Flags().StringVar(&o.notifyConfig, "notify-config", "", "push escalations, approvals and witness alerts to the webhooks of this YAML file (mode 0600; docs/notify.md)")
 	cmd.Flags().IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "Go GC target percentage (lower: less memory per site, more GC CPU; -1: off, needs --memory-limit-mib); GOGC in the environment wins over the default")
 	cmd.Flags().Int64Var(&o.memLimitMiB, "memory-limit-mib", 0, "soft memory limit of the process in MiB, the GC works harder near it (0: none)")
 	return cmd
@@ -199,6 +202,10 @@ func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 }
 
 func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
+	ncfg, notifyOn, err := loadNotify(o.notifyConfig, o.tenant)
+	if err != nil {
+		return err
+	}
 	p, err := openPlaneStore(ctx, o.state, o.storeURL)
 	if err != nil {
 		return err
@@ -239,7 +246,12 @@ func runServer(ctx context.Context, o serverOpts, log *slog.Logger) error {
 	}
 	stopReplica := startReplica(ctx, p.store, ssrv, log)
 	defer stopReplica()
-	stopMetrics, err := startMetrics(o.metrics, ssrv, p.store, log)
+	stopNotify, notifyMetrics, err := startNotify(ctx, ncfg, notifyOn, p.store, log)
+	if err != nil {
+		return err
+	}
+	defer stopNotify()
+	stopMetrics, err := startMetrics(o.metrics, ssrv, p.store, log, notifyMetrics...)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sitewarden/sitewarden/control-plane/notify"
 	"github.com/sitewarden/sitewarden/control-plane/store"
 	"github.com/sitewarden/sitewarden/control-plane/syncserver"
 )
@@ -31,10 +32,28 @@ type Queues interface {
 	QueueSizes(ctx context.Context) (store.QueueSizes, error)
 }
 
+// Notify is what the metrics read of the outbound notifier: per target,
+// pending deliveries (all replicas) and this process's delivered and
+// failed totals.
+type Notify interface {
+	Stats(ctx context.Context) ([]notify.TargetStats, error)
+}
+
 var (
 	_ Sync   = (*syncserver.Server)(nil)
 	_ Queues = (*store.SQLite)(nil)
+	_ Notify = (*notify.Notifier)(nil)
 )
+
+// Option adds an optional source to the metrics.
+type Option func(*collector)
+
+// WithNotify adds the notifier's metrics: sitewarden_notify_pending,
+// sitewarden_notify_delivered_total and sitewarden_notify_failed_total,
+// by target.
+func WithNotify(n Notify) Option {
+	return func(c *collector) { c.notify = n }
+}
 
 // Config says where metrics are served.
 type Config struct {
@@ -76,8 +95,10 @@ type collector struct {
 	queues  Queues
 	timeout time.Duration
 	log     *slog.Logger
+	notify  Notify
 
-	connected, items, lag, queue, up *prometheus.Desc
+	connected, items, lag, queue, up             *prometheus.Desc
+	notifyPending, notifyDelivered, notifyFailed *prometheus.Desc
 }
 
 func newCollector(s Sync, q Queues, timeout time.Duration, log *slog.Logger) *collector {
@@ -88,12 +109,17 @@ func newCollector(s Sync, q Queues, timeout time.Duration, log *slog.Logger) *co
 		queue: prometheus.NewDesc("sitewarden_queue_size", "Open supervisors' work over every client: escalations_open, approvals_pending, samples_ungraded, proposals_pending.",
 			[]string{"queue"}, nil),
 		up: prometheus.NewDesc("sitewarden_store_up", "1 when the last scrape read the store, 0 when it failed.", nil, nil),
+		notifyPending: prometheus.NewDesc("sitewarden_notify_pending", "Notification deliveries waiting in the outbox (every replica's), by target.",
+			[]string{"target"}, nil),
+		notifyDelivered: prometheus.NewDesc("sitewarden_notify_delivered_total", "Notifications this process delivered, by target.", []string{"target"}, nil),
+		notifyFailed: prometheus.NewDesc("sitewarden_notify_failed_total", "Notifications this process gave up on (retries exhausted, refused, outbox full), by target.",
+			[]string{"target"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.connected, c.items, c.lag, c.queue, c.up} {
+	for _, d := range []*prometheus.Desc{c.connected, c.items, c.lag, c.queue, c.up, c.notifyPending, c.notifyDelivered, c.notifyFailed} {
 		ch <- d
 	}
 }
@@ -112,11 +138,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstHistogram(c.lag, st.LagCount, st.LagSum.Seconds(), buckets)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if c.notify != nil {
+		c.collectNotify(ctx, ch)
+	}
 	if c.queues == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
 	q, err := c.queues.QueueSizes(ctx)
 	if err != nil {
 		c.log.Warn("metrics: read queue sizes", "err", err)
@@ -130,14 +159,31 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+func (c *collector) collectNotify(ctx context.Context, ch chan<- prometheus.Metric) {
+	stats, err := c.notify.Stats(ctx)
+	if err != nil {
+		c.log.Warn("metrics: read notification outbox", "err", err)
+		return
+	}
+	for _, s := range stats {
+		ch <- prometheus.MustNewConstMetric(c.notifyPending, prometheus.GaugeValue, float64(s.Pending), s.Target)
+		ch <- prometheus.MustNewConstMetric(c.notifyDelivered, prometheus.CounterValue, float64(s.Delivered), s.Target)
+		ch <- prometheus.MustNewConstMetric(c.notifyFailed, prometheus.CounterValue, float64(s.Failed), s.Target)
+	}
+}
+
 // Handler returns the /metrics handler: the control plane's metrics, and
 // the Go runtime's and the process's. It checks the token when cfg has one.
-func Handler(cfg Config, s Sync, q Queues, log *slog.Logger) (http.Handler, error) {
+func Handler(cfg Config, s Sync, q Queues, log *slog.Logger, opts ...Option) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newCollector(s, q, cfg.QueryTimeout, log)); err != nil {
+	col := newCollector(s, q, cfg.QueryTimeout, log)
+	for _, o := range opts {
+		o(col)
+	}
+	if err := reg.Register(col); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
@@ -169,11 +215,11 @@ type Server struct {
 
 // Start serves /metrics on cfg.Listen until Stop; nil, nil when cfg.Listen
 // is empty.
-func Start(cfg Config, s Sync, q Queues, log *slog.Logger) (*Server, error) {
+func Start(cfg Config, s Sync, q Queues, log *slog.Logger, opts ...Option) (*Server, error) {
 	if cfg.Listen == "" {
 		return nil, cfg.Validate()
 	}
-	h, err := Handler(cfg, s, q, log)
+	h, err := Handler(cfg, s, q, log, opts...)
 	if err != nil {
 		return nil, err
 	}

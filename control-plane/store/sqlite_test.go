@@ -43,8 +43,8 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	defer s.Close()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 6 {
-		t.Errorf("SchemaVersion = %d, %v; want 6", v, err)
+	if err != nil || v != 8 {
+		t.Errorf("SchemaVersion = %d, %v; want 8", v, err)
 	}
 	applied, err := s.PutItem(ctx, store.Item{Kind: store.KindEscalation, Client: "acme", Site: "hq", ID: "e1", Payload: []byte("p")})
 	if err != nil || applied {
