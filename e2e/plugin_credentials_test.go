@@ -1,20 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sitewarden/sitewarden/control-plane/store"
-	"github.com/sitewarden/sitewarden/internal/testsupport"
-	"github.com/sitewarden/sitewarden/policies"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 	"github.com/sitewarden/sitewarden/runner/pluginhost"
 )
@@ -27,53 +20,10 @@ import (
 // site page shows), without the value of any key that is present.
 func TestMissingCredentialReachesSiteHealth(t *testing.T) {
 	p := startPlane(t, 0)
-	dir := t.TempDir()
-	state := filepath.Join(dir, "state")
-	sum, err := pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("testdata/agent-scope.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := policies.Compile(policies.DefaultConfig(), policies.Source{Name: "agent-scope.yaml",
-		Data: bytes.Replace(src, []byte("@DIRECTORY_SHA256@"), []byte(sum), 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := policies.NewBundle(sc, 1, time.Now(), p.scopeKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := proto.Marshal(bundle)
-	if err := p.store.PutScope(context.Background(), store.ScopeVersion{Client: "example", Version: 1, Bundle: raw, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "enroll.token")
-	writeFile(t, tokenFile, p.token(t, "example", "hq", time.Hour))
-	credsFile := filepath.Join(dir, "credentials.yaml")
-	writeFile(t, credsFile, "directory:\n  url: ldaps://dc.example.test\n  bind_dn: cn=sitewarden,dc=example,dc=test\n"+
-		"  base_dn: dc=example,dc=test\n  flavor: openldap\n  ca_pem: Never-Shown-Value-42\n")
-	cfgFile := filepath.Join(dir, "config.yaml")
-	writeFile(t, cfgFile, "state_dir: "+state+"\nenroll_token_file: "+tokenFile+"\nheartbeat_interval: 1s\n"+
-		"plugin_dir: "+filepath.Join(binDir, "plugins")+"\ncredentials_file: "+credsFile+"\n")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var runLog testsupport.Buffer
-	run := exec.CommandContext(ctx, bin(t, "sitewarden-runner"), "run", "--config", cfgFile, "--for", "45s")
-	run.Stderr = &runLog
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = run.Wait()
-		if t.Failed() {
-			t.Logf("runner log:\n%s\ncontrol plane log:\n%s", runLog.String(), p.logs.String())
-		}
-	})
+	p.publishAgentScope(t, "example")
+	site := startSiteRunner(t, p, "directory:\n  url: ldaps://dc.example.test\n  bind_dn: cn=sitewarden,dc=example,dc=test\n"+
+		"  base_dn: dc=example,dc=test\n  flavor: openldap\n  ca_pem: Never-Shown-Value-42\n", 60*time.Second, 45*time.Second)
+	credsFile, runLog := site.credsFile, site.log
 	var got *pb.PluginStatus
 	eventually(t, 40*time.Second, "the directory plugin's state in the site's health", func() bool {
 		s, err := p.store.Site(context.Background(), "example", "hq")

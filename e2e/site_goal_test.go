@@ -31,57 +31,10 @@ import (
 func TestSiteResolvesGoals(t *testing.T) {
 	ldapSrv := slapdtest.Start(t)
 	p := startPlane(t, 0)
-	dir := t.TempDir()
-	state := filepath.Join(dir, "state")
-
-	// The scope: the agent scenarios' scope, pinned to the built plugin.
-	sum, err := pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("testdata/agent-scope.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := policies.Compile(policies.DefaultConfig(), policies.Source{Name: "agent-scope.yaml",
-		Data: bytes.Replace(src, []byte("@DIRECTORY_SHA256@"), []byte(sum), 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := policies.NewBundle(sc, 1, time.Now(), p.scopeKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := proto.Marshal(bundle)
-	if err := p.store.PutScope(context.Background(), store.ScopeVersion{Client: "example", Version: 1, Bundle: raw, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-
-	// The site: installer token, config, credentials for the directory.
-	tokenFile := filepath.Join(dir, "enroll.token")
-	writeFile(t, tokenFile, p.token(t, "example", "hq", time.Hour))
-	credsFile := filepath.Join(dir, "credentials.yaml")
+	p.publishAgentScope(t, "example")
 	credsJSON, _ := json.Marshal(map[string]any{"directory": ldapSrv.Credentials()}) // JSON is YAML
-	writeFile(t, credsFile, string(credsJSON))
-	cfgFile := filepath.Join(dir, "config.yaml")
-	writeFile(t, cfgFile, "state_dir: "+state+"\nenroll_token_file: "+tokenFile+"\nheartbeat_interval: 1s\n"+
-		"plugin_dir: "+filepath.Join(binDir, "plugins")+"\ncredentials_file: "+credsFile+"\n")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var runLog testsupport.Buffer
-	run := exec.CommandContext(ctx, bin(t, "sitewarden-runner"), "run", "--config", cfgFile, "--for", "60s")
-	run.Stderr = &runLog
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = run.Wait()
-		if t.Failed() {
-			t.Logf("runner log:\n%s\ncontrol plane log:\n%s", runLog.String(), p.logs.String())
-		}
-	})
+	site := startSiteRunner(t, p, string(credsJSON), 90*time.Second, 60*time.Second)
+	ctx, state, cfgFile, runLog := site.ctx, site.state, site.cfgFile, site.log
 	eventually(t, 20*time.Second, "runner connected", func() bool {
 		_, err := os.Stat(filepath.Join(state, "goals", "spool"))
 		return err == nil && strings.Contains(runLog.String(), `"msg":"connected to control plane"`)
@@ -170,4 +123,73 @@ func binds(t *testing.T, s *slapdtest.Server, dn, password string) bool {
 	}
 	defer c.Close()
 	return c.Bind(dn, password) == nil
+}
+
+// publishAgentScope stores version 1 of client's scope: the agent
+// scenarios' scope (testdata/agent-scope.yaml) pinned to the built directory
+// plugin, signed with the plane's scope key.
+func (p *plane) publishAgentScope(t *testing.T, client string) {
+	t.Helper()
+	sum, err := pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("testdata/agent-scope.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = bytes.Replace(src, []byte("@DIRECTORY_SHA256@"), []byte(sum), 1)
+	src = bytes.Replace(src, []byte("client: example"), []byte("client: "+client), 1)
+	sc, err := policies.Compile(policies.DefaultConfig(), policies.Source{Name: "agent-scope.yaml", Data: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := policies.NewBundle(sc, 1, time.Now(), p.scopeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := proto.Marshal(bundle)
+	if err := p.store.PutScope(context.Background(), store.ScopeVersion{Client: client, Version: 1, Bundle: raw, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// siteRunner is a real runner process for site example/hq of a plane.
+type siteRunner struct {
+	ctx                 context.Context // ends when the test's budget does
+	dir, state, cfgFile string
+	credsFile           string
+	log                 *testsupport.Buffer
+}
+
+// startSiteRunner writes a one-time token for example/hq, the credentials
+// file (creds, YAML) and a config, and runs the real runner binary for
+// runFor within budget; the test's cleanup stops it and, on failure, logs
+// both sides.
+func startSiteRunner(t *testing.T, p *plane, creds string, budget, runFor time.Duration) *siteRunner {
+	t.Helper()
+	dir := t.TempDir()
+	r := &siteRunner{dir: dir, state: filepath.Join(dir, "state"), cfgFile: filepath.Join(dir, "config.yaml"),
+		credsFile: filepath.Join(dir, "credentials.yaml"), log: &testsupport.Buffer{}}
+	tokenFile := filepath.Join(dir, "enroll.token")
+	writeFile(t, tokenFile, p.token(t, "example", "hq", time.Hour))
+	writeFile(t, r.credsFile, creds)
+	writeFile(t, r.cfgFile, "state_dir: "+r.state+"\nenroll_token_file: "+tokenFile+"\nheartbeat_interval: 1s\n"+
+		"plugin_dir: "+filepath.Join(binDir, "plugins")+"\ncredentials_file: "+r.credsFile+"\n")
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	r.ctx = ctx
+	run := exec.CommandContext(ctx, bin(t, "sitewarden-runner"), "run", "--config", r.cfgFile, "--for", runFor.String())
+	run.Stderr = r.log
+	if err := run.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = run.Wait()
+		if t.Failed() {
+			t.Logf("runner log:\n%s\ncontrol plane log:\n%s", r.log.String(), p.logs.String())
+		}
+	})
+	return r
 }
