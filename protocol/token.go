@@ -29,6 +29,13 @@ const TokenSecretSize = 32
 //	c  client name (hint only)
 //	t  site name (hint only)
 //	e  expiry, Unix seconds (hint only: the control plane checks its own record)
+//	f  1 for a fleet token (added 2026-11-26; absent or 0: a one-site token)
+//
+// A one-site token enrolls the one site it was made for, once. A fleet
+// token names a client and no site ("t" is absent): it enrolls up to a
+// number of new sites of that client, each named by the runner (its
+// site_name, or its host name). A runner that predates "f" sends no site
+// name, and the control plane refuses it with a hint to upgrade.
 //
 // Unknown keys are ignored, so a later version may add keys; a change to
 // the meaning of a key takes a new prefix.
@@ -39,6 +46,9 @@ type Token struct {
 	Client  string
 	Site    string
 	Expires time.Time
+	// Fleet marks a multi-use token for a client: Site is empty and the
+	// runner names the site it enrolls.
+	Fleet bool
 }
 
 type tokenJSON struct {
@@ -48,13 +58,18 @@ type tokenJSON struct {
 	C string `json:"c"`
 	T string `json:"t"`
 	E int64  `json:"e"`
+	F int    `json:"f,omitempty"`
 }
 
 // Encode returns the token's string form.
 func (t Token) Encode() string {
 	// Marshal cannot fail: the struct holds only strings and an integer.
-	b, _ := json.Marshal(tokenJSON{A: t.Address, P: t.Pin, S: base64.RawURLEncoding.EncodeToString(t.Secret),
-		C: t.Client, T: t.Site, E: t.Expires.Unix()})
+	j := tokenJSON{A: t.Address, P: t.Pin, S: base64.RawURLEncoding.EncodeToString(t.Secret),
+		C: t.Client, T: t.Site, E: t.Expires.Unix()}
+	if t.Fleet {
+		j.F = 1
+	}
+	b, _ := json.Marshal(j)
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -84,5 +99,11 @@ func DecodeToken(s string) (Token, error) {
 	if j.A == "" || !strings.HasPrefix(j.P, "sha256/") {
 		return Token{}, fmt.Errorf("%w: control plane address or CA pin missing; create a new token with 'sitewarden token create'", ErrMalformedToken)
 	}
-	return Token{Address: j.A, Pin: j.P, Secret: secret, Client: j.C, Site: j.T, Expires: time.Unix(j.E, 0).UTC()}, nil
+	if j.F != 0 && j.F != 1 {
+		return Token{}, fmt.Errorf("%w: kind %d is not one this runner knows; upgrade the runner", ErrMalformedToken, j.F)
+	}
+	if j.F == 1 && j.T != "" {
+		return Token{}, fmt.Errorf("%w: a fleet token names no site; create a new one with 'sitewarden token create --fleet'", ErrMalformedToken)
+	}
+	return Token{Address: j.A, Pin: j.P, Secret: secret, Client: j.C, Site: j.T, Expires: time.Unix(j.E, 0).UTC(), Fleet: j.F == 1}, nil
 }

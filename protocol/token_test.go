@@ -2,9 +2,11 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,8 +105,57 @@ func FuzzDecodeToken(f *testing.F) {
 			t.Fatalf("re-encoded token does not decode: %v", err)
 		}
 		if again.Address != tok.Address || again.Pin != tok.Pin || !bytes.Equal(again.Secret, tok.Secret) ||
-			again.Client != tok.Client || again.Site != tok.Site || !again.Expires.Equal(tok.Expires) {
+			again.Client != tok.Client || again.Site != tok.Site || !again.Expires.Equal(tok.Expires) || again.Fleet != tok.Fleet {
 			t.Fatalf("re-encoded token decodes differently: %+v vs %+v", again, tok)
 		}
 	})
+}
+
+// TestFleetTokenRoundTrip: a fleet token keeps its kind and names no site;
+// a one-site token's encoding has no "f" key, so tokens made before fleet
+// tokens existed (the golden file) encode as they did.
+func TestFleetTokenRoundTrip(t *testing.T) {
+	in := Token{Address: "cp.example:7443", Pin: "sha256/abc", Secret: make([]byte, TokenSecretSize), Client: "acme", Fleet: true,
+		Expires: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	out, err := DecodeToken(in.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Fleet || out.Site != "" || out.Client != "acme" {
+		t.Errorf("fleet round trip = %+v", out)
+	}
+	one := in
+	one.Fleet, one.Site = false, "hq"
+	if got, err := DecodeToken(one.Encode()); err != nil || got.Fleet {
+		t.Errorf("one-site token decodes as %+v, %v", got, err)
+	}
+	b, err := os.ReadFile("testdata/tokens/fleet.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := DecodeToken(string(b)); err != nil || !g.Fleet || g.Client != "acme" || g.Site != "" {
+		t.Errorf("golden fleet token = %+v, %v", g, err)
+	}
+}
+
+func TestDecodeFleetTokenRefuses(t *testing.T) {
+	enc := func(j string) string { return TokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(j)) }
+	secret := base64.RawURLEncoding.EncodeToString(make([]byte, TokenSecretSize))
+	for name, s := range map[string]string{
+		"fleet with site": enc(`{"a":"a:1","p":"sha256/x","s":"` + secret + `","c":"acme","t":"hq","f":1}`),
+		"unknown kind":    enc(`{"a":"a:1","p":"sha256/x","s":"` + secret + `","c":"acme","f":7}`),
+	} {
+		if _, err := DecodeToken(s); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("%s: %v, want ErrMalformedToken", name, err)
+		}
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for s, want := range map[string]bool{"hq": true, "pc-01.corp": true, "A_b": true, "": false, "a b": false, "é": false,
+		strings.Repeat("x", MaxNameLen): true, strings.Repeat("x", MaxNameLen+1): false, "a/b": false} {
+		if ValidName(s) != want {
+			t.Errorf("ValidName(%q) = %v", s, !want)
+		}
+	}
 }

@@ -243,18 +243,27 @@ func (s *Server) assign(ctx context.Context, g *pb.Goal) error {
 	return nil
 }
 
-// CreateEnrollToken issues a one-time enrollment token for a site.
+// CreateEnrollToken issues an enrollment token: a one-time token for a
+// site, or with req.Fleet a fleet token for up to req.Uses new sites of
+// the client.
 func (s *Server) CreateEnrollToken(ctx context.Context, p auth.Principal, req EnrollRequest) (string, time.Time, error) {
 	if err := check(p, auth.PermEnroll, req.Client); err != nil {
 		return "", time.Time{}, err
 	}
+	maxTTL := s.cfg.MaxEnrollTTL
+	if req.Fleet && s.cfg.MaxFleetTTL > 0 {
+		maxTTL = s.cfg.MaxFleetTTL
+	}
 	ttl := 24 * time.Hour
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
-		if err != nil || d <= 0 || d > s.cfg.MaxEnrollTTL {
-			return "", time.Time{}, apiErr(http.StatusBadRequest, "invalid", "ttl must be a duration like 24h, at most "+s.cfg.MaxEnrollTTL.String(), "")
+		if err != nil || d <= 0 || d > maxTTL {
+			return "", time.Time{}, apiErr(http.StatusBadRequest, "invalid", "ttl must be a duration like 24h, at most "+maxTTL.String(), "")
 		}
 		ttl = d
+	}
+	if req.Fleet {
+		return s.createFleetToken(ctx, p, req, ttl)
 	}
 	if s.enroll == nil {
 		return "", time.Time{}, apiErr(http.StatusServiceUnavailable, "no_enrollment", "this server does not issue enrollment tokens", "use 'sitewarden token create' on the control plane host")
@@ -263,7 +272,25 @@ func (s *Server) CreateEnrollToken(ctx context.Context, p auth.Principal, req En
 	if err != nil {
 		return "", time.Time{}, apiErr(http.StatusBadRequest, "invalid", err.Error(), "client and site are 1-63 letters, digits, '-', '_' or '.'")
 	}
-	s.log.Info("enrollment token created", "client", req.Client, "site", req.Site, "user", p.User)
+	s.log.Info("enrollment token created", "token_id", tokenIDOf(tok), "client", req.Client, "site", req.Site, "user", p.User)
+	return tok, exp, nil
+}
+
+func (s *Server) createFleetToken(ctx context.Context, p auth.Principal, req EnrollRequest, ttl time.Duration) (string, time.Time, error) {
+	if req.Site != "" {
+		return "", time.Time{}, apiErr(http.StatusBadRequest, "invalid", "a fleet token names no site: its runners name their sites", "leave site empty, or ask for a one-site token without fleet")
+	}
+	if req.Uses < 1 || req.Uses > store.MaxFleetUses {
+		return "", time.Time{}, apiErr(http.StatusBadRequest, "invalid", "uses must be 1-10000 for a fleet token", "set uses to the number of machines to enroll")
+	}
+	if s.fleetEnroll == nil {
+		return "", time.Time{}, apiErr(http.StatusServiceUnavailable, "no_enrollment", "this server does not issue fleet tokens", "use 'sitewarden token create --fleet' on the control plane host")
+	}
+	tok, exp, err := s.fleetEnroll(ctx, req.Client, req.Uses, ttl)
+	if err != nil {
+		return "", time.Time{}, apiErr(http.StatusBadRequest, "invalid", err.Error(), "client is 1-63 letters, digits, '-', '_' or '.'")
+	}
+	s.log.Info("fleet enrollment token created", "token_id", tokenIDOf(tok), "client", req.Client, "uses", req.Uses, "expires", exp, "user", p.User)
 	return tok, exp, nil
 }
 

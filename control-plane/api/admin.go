@@ -71,11 +71,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ auth.Principal
 	return nil
 }
 
-// EnrollRequest asks for a one-time enrollment token.
+// EnrollRequest asks for an enrollment token: a one-time token for Site,
+// or with Fleet a token enrolling up to Uses new sites of Client.
 type EnrollRequest struct {
 	Client string `json:"client"`
-	Site   string `json:"site"`
+	Site   string `json:"site,omitempty"`
 	TTL    string `json:"ttl,omitempty"` // Go duration, default 24h
+	Fleet  bool   `json:"fleet,omitempty"`
+	Uses   int    `json:"uses,omitempty"` // fleet: 1-10000
 }
 
 func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -87,7 +90,7 @@ func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": exp})
+	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "id": tokenIDOf(tok), "expires_at": exp, "fleet": req.Fleet})
 	return nil
 }
 

@@ -39,16 +39,18 @@ type Config struct {
 	DefaultPage  int
 	MaxPage      int
 	MaxEnrollTTL time.Duration
+	// MaxFleetTTL bounds a fleet token's life.
+	MaxFleetTTL time.Duration
 }
 
 // DefaultConfig returns production settings.
 func DefaultConfig() Config {
-	return Config{MaxBody: 64 << 10, DefaultPage: 50, MaxPage: 500, MaxEnrollTTL: 7 * 24 * time.Hour}
+	return Config{MaxBody: 64 << 10, DefaultPage: 50, MaxPage: 500, MaxEnrollTTL: 7 * 24 * time.Hour, MaxFleetTTL: 30 * 24 * time.Hour}
 }
 
 // Validate reports a setting that cannot work.
 func (c Config) Validate() error {
-	if c.MaxBody <= 0 || c.DefaultPage <= 0 || c.MaxPage < c.DefaultPage || c.MaxEnrollTTL <= 0 {
+	if c.MaxBody <= 0 || c.DefaultPage <= 0 || c.MaxPage < c.DefaultPage || c.MaxEnrollTTL <= 0 || c.MaxFleetTTL < 0 {
 		return errors.New("api config: body and page sizes and enroll TTL must be positive, default page <= max page")
 	}
 	return nil
@@ -65,6 +67,9 @@ type Server struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 	gov    *governance // samples and scope proposals (review.go); nil: off
+
+	// fleetEnroll issues fleet tokens (WithFleetEnroll); nil: off.
+	fleetEnroll FleetEnrollFunc
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
@@ -119,6 +124,8 @@ func (s *Server) Routes() []Route {
 		{"POST", "/api/v1/goals", auth.PermGoalsSubmit, s.submitGoal},
 		{"GET", "/api/v1/goals/{client}/{id}", auth.PermRead, s.showGoal},
 		{"POST", "/api/v1/enrollment-tokens", auth.PermEnroll, s.createEnrollToken},
+		{"GET", "/api/v1/enrollment-tokens", auth.PermEnroll, s.listEnrollTokens},
+		{"POST", "/api/v1/enrollment-tokens/{client}/{id}/revoke", auth.PermEnroll, s.revokeEnrollToken},
 		{"GET", "/api/v1/tokens", auth.PermOwnTokens, s.listTokens},
 		{"POST", "/api/v1/tokens", auth.PermOwnTokens, s.createToken},
 		{"DELETE", "/api/v1/tokens/{id}", auth.PermOwnTokens, s.deleteToken},

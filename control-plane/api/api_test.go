@@ -83,7 +83,11 @@ func newEnv(t *testing.T) *env {
 		return tok.Encode(), tok.Expires, err
 	}
 	e := &env{t: t, st: st, auth: a, tokens: map[auth.Role]string{}, notes: &notes{}, logs: logs}
-	e.api, err = api.New(api.DefaultConfig(), st, a, e.notes, enrollFn, log, now, governance(st))
+	fleetFn := func(ctx context.Context, client string, uses int, ttl time.Duration) (string, time.Time, error) {
+		tok, err := enroll.CreateFleetToken(ctx, st, ca, "127.0.0.1:7443", "msp", client, uses, ttl, t0)
+		return tok.Encode(), tok.Expires, err
+	}
+	e.api, err = api.New(api.DefaultConfig(), st, a, e.notes, enrollFn, log, now, governance(st), api.WithFleetEnroll(fleetFn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +169,9 @@ var (
 	adminOly = []auth.Role{auth.RoleAdmin}
 )
 
+// revokeHash is the hash of the fleet token the access table revokes.
+const revokeHash = "abcdef01234567890000000000000000000000000000000000000000000000ff"
+
 // TestEveryEndpointEveryRole walks every route with every role's API token
 // and checks the answer is the success status for allowed roles and 403
 // for the rest. A route without a row here fails the test.
@@ -192,6 +199,10 @@ func TestEveryEndpointEveryRole(t *testing.T) {
 	if err := e.st.CreateUser(ctx, store.User{Name: "target", Role: "supervisor", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.st.CreateToken(ctx, store.Token{Hash: revokeHash, Identity: store.Identity{Tenant: "msp", Client: "acme"}, Fleet: true, MaxUses: 3,
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	type row struct {
 		path    func(auth.Role) string
 		body    func(auth.Role) string
@@ -201,31 +212,33 @@ func TestEveryEndpointEveryRole(t *testing.T) {
 	fixed := func(s string) func(auth.Role) string { return func(auth.Role) string { return s } }
 	per := func(f string) func(auth.Role) string { return func(r auth.Role) string { return fmt.Sprintf(f, r) } }
 	table := map[string]row{
-		"POST /api/v1/setup":                             {fixed("/api/v1/setup"), fixed(`{"setup":"x.y","password":"` + password + `"}`), nil, 400},
-		"POST /api/v1/session":                           {fixed("/api/v1/session"), per(`{"user":"%s","password":"` + password + `"}`), nil, 200},
-		"GET /api/v1/session":                            {fixed("/api/v1/session"), nil, all, 200},
-		"DELETE /api/v1/session":                         {fixed("/api/v1/session"), nil, all, 204},
-		"GET /api/v1/sites":                              {fixed("/api/v1/sites?client=acme"), nil, all, 200},
-		"GET /api/v1/sites/{client}/{site}":              {fixed("/api/v1/sites/acme/hq"), nil, all, 200},
-		"GET /api/v1/escalations":                        {fixed("/api/v1/escalations?client=acme"), nil, all, 200},
-		"GET /api/v1/escalations/{client}/{id}":          {per("/api/v1/escalations/acme/e-claim-%s"), nil, all, 200},
-		"POST /api/v1/escalations/{client}/{id}/claim":   {per("/api/v1/escalations/acme/e-claim-%s/claim"), nil, writers, 200},
-		"POST /api/v1/escalations/{client}/{id}/resolve": {per("/api/v1/escalations/acme/e-resolve-%s/resolve"), fixed(`{"note":"done"}`), writers, 200},
-		"POST /api/v1/escalations/{client}/{id}/return":  {per("/api/v1/escalations/acme/e-return-%s/return"), fixed(`{"guidance":"reset it via the portal"}`), writers, 200},
-		"GET /api/v1/audit/export":                       {fixed("/api/v1/audit/export?client=acme&site=hq"), nil, all, 200},
-		"GET /api/v1/approvals":                          {fixed("/api/v1/approvals?client=acme"), nil, all, 200},
-		"GET /api/v1/approvals/{client}/{id}":            {per("/api/v1/approvals/acme/a-approve-%s"), nil, all, 200},
-		"POST /api/v1/approvals/{client}/{id}/approve":   {per("/api/v1/approvals/acme/a-approve-%s/approve"), fixed(`{"note":"ok"}`), writers, 200},
-		"POST /api/v1/approvals/{client}/{id}/deny":      {per("/api/v1/approvals/acme/a-deny-%s/deny"), fixed(`{"note":"no"}`), writers, 200},
-		"POST /api/v1/goals":                             {fixed("/api/v1/goals"), fixed(`{"client":"acme","site":"hq","agent":"a","workflow":"w"}`), goalers, 201},
-		"GET /api/v1/goals/{client}/{id}":                {fixed("/api/v1/goals/acme/g1"), nil, all, 200},
-		"POST /api/v1/enrollment-tokens":                 {fixed("/api/v1/enrollment-tokens"), per(`{"client":"acme","site":"new-%s"}`), enrolls, 201},
-		"GET /api/v1/tokens":                             {fixed("/api/v1/tokens"), nil, all, 200},
-		"POST /api/v1/tokens":                            {fixed("/api/v1/tokens"), fixed(`{"name":"laptop"}`), all, 201},
-		"DELETE /api/v1/tokens/{id}":                     {func(r auth.Role) string { return "/api/v1/tokens/" + extra[r] }, nil, all, 204},
-		"GET /api/v1/users":                              {fixed("/api/v1/users"), nil, adminOly, 200},
-		"POST /api/v1/users":                             {fixed("/api/v1/users"), per(`{"name":"new-%s","role":"supervisor"}`), adminOly, 201},
-		"PATCH /api/v1/users/{name}":                     {fixed("/api/v1/users/target"), fixed(`{"disabled":false}`), adminOly, 200},
+		"POST /api/v1/setup":                                  {fixed("/api/v1/setup"), fixed(`{"setup":"x.y","password":"` + password + `"}`), nil, 400},
+		"POST /api/v1/session":                                {fixed("/api/v1/session"), per(`{"user":"%s","password":"` + password + `"}`), nil, 200},
+		"GET /api/v1/session":                                 {fixed("/api/v1/session"), nil, all, 200},
+		"DELETE /api/v1/session":                              {fixed("/api/v1/session"), nil, all, 204},
+		"GET /api/v1/sites":                                   {fixed("/api/v1/sites?client=acme"), nil, all, 200},
+		"GET /api/v1/sites/{client}/{site}":                   {fixed("/api/v1/sites/acme/hq"), nil, all, 200},
+		"GET /api/v1/escalations":                             {fixed("/api/v1/escalations?client=acme"), nil, all, 200},
+		"GET /api/v1/escalations/{client}/{id}":               {per("/api/v1/escalations/acme/e-claim-%s"), nil, all, 200},
+		"POST /api/v1/escalations/{client}/{id}/claim":        {per("/api/v1/escalations/acme/e-claim-%s/claim"), nil, writers, 200},
+		"POST /api/v1/escalations/{client}/{id}/resolve":      {per("/api/v1/escalations/acme/e-resolve-%s/resolve"), fixed(`{"note":"done"}`), writers, 200},
+		"POST /api/v1/escalations/{client}/{id}/return":       {per("/api/v1/escalations/acme/e-return-%s/return"), fixed(`{"guidance":"reset it via the portal"}`), writers, 200},
+		"GET /api/v1/audit/export":                            {fixed("/api/v1/audit/export?client=acme&site=hq"), nil, all, 200},
+		"GET /api/v1/approvals":                               {fixed("/api/v1/approvals?client=acme"), nil, all, 200},
+		"GET /api/v1/approvals/{client}/{id}":                 {per("/api/v1/approvals/acme/a-approve-%s"), nil, all, 200},
+		"POST /api/v1/approvals/{client}/{id}/approve":        {per("/api/v1/approvals/acme/a-approve-%s/approve"), fixed(`{"note":"ok"}`), writers, 200},
+		"POST /api/v1/approvals/{client}/{id}/deny":           {per("/api/v1/approvals/acme/a-deny-%s/deny"), fixed(`{"note":"no"}`), writers, 200},
+		"POST /api/v1/goals":                                  {fixed("/api/v1/goals"), fixed(`{"client":"acme","site":"hq","agent":"a","workflow":"w"}`), goalers, 201},
+		"GET /api/v1/goals/{client}/{id}":                     {fixed("/api/v1/goals/acme/g1"), nil, all, 200},
+		"POST /api/v1/enrollment-tokens":                      {fixed("/api/v1/enrollment-tokens"), per(`{"client":"acme","site":"new-%s"}`), enrolls, 201},
+		"GET /api/v1/enrollment-tokens":                       {fixed("/api/v1/enrollment-tokens?client=acme"), nil, enrolls, 200},
+		"POST /api/v1/enrollment-tokens/{client}/{id}/revoke": {fixed("/api/v1/enrollment-tokens/acme/" + store.TokenID(revokeHash) + "/revoke"), nil, enrolls, 200},
+		"GET /api/v1/tokens":                                  {fixed("/api/v1/tokens"), nil, all, 200},
+		"POST /api/v1/tokens":                                 {fixed("/api/v1/tokens"), fixed(`{"name":"laptop"}`), all, 201},
+		"DELETE /api/v1/tokens/{id}":                          {func(r auth.Role) string { return "/api/v1/tokens/" + extra[r] }, nil, all, 204},
+		"GET /api/v1/users":                                   {fixed("/api/v1/users"), nil, adminOly, 200},
+		"POST /api/v1/users":                                  {fixed("/api/v1/users"), per(`{"name":"new-%s","role":"supervisor"}`), adminOly, 201},
+		"PATCH /api/v1/users/{name}":                          {fixed("/api/v1/users/target"), fixed(`{"disabled":false}`), adminOly, 200},
 	}
 	for k, rw := range reviewRows(t) {
 		table[k] = rw

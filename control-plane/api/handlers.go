@@ -25,6 +25,9 @@ type SiteView struct {
 	EnrolledAt    time.Time `json:"enrolled_at"`
 	LastSeen      time.Time `json:"last_seen,omitzero"`
 	RunnerVersion string    `json:"runner_version,omitempty"`
+	// EnrolledBy names the token that enrolled the site (site show only;
+	// absent for sites enrolled before schema version 7).
+	EnrolledBy *EnrollmentView `json:"enrolled_by,omitempty"`
 }
 
 func siteView(s store.Site) SiteView {
@@ -62,7 +65,11 @@ func (s *Server) showSite(w http.ResponseWriter, r *http.Request, p auth.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, siteView(st))
+	v := siteView(st)
+	if v.EnrolledBy, err = s.siteEnrollment(r.Context(), client, st.Site); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

@@ -66,7 +66,13 @@ func startAPI(ctx context.Context, p *plane, listen, tenant, enrollAddr string, 
 		}
 		return tok.Encode(), tok.Expires, nil
 	}
-	var opts []api.Option
+	opts := []api.Option{api.WithFleetEnroll(func(ctx context.Context, client string, uses int, ttl time.Duration) (string, time.Time, error) {
+		tok, err := enroll.CreateFleetToken(ctx, p.store, p.ca, enrollAddr, tenant, client, uses, ttl, time.Now())
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return tok.Encode(), tok.Expires, nil
+	})}
 	var accuracy web.AccuracyFunc
 	if rv, ok := any(p.store).(store.Review); ok {
 		opts = append(opts, api.WithGovernance(api.Governance{Review: rv, ScopeKey: p.scopeKey}))

@@ -195,6 +195,9 @@ func newSitesCmd() *cobra.Command {
 		}, func(w io.Writer, s *api.SiteView) {
 			fmt.Fprintf(w, "site %s/%s (tenant %s)\nrunner version: %s\nlast seen: %s\nenrolled: %s\ncertificate %s expires %s\n",
 				s.Client, s.Site, s.Tenant, s.RunnerVersion, fmtTime(s.LastSeen), fmtTime(s.EnrolledAt), s.CertSerial, fmtTime(s.CertNotAfter))
+			if e := s.EnrolledBy; e != nil {
+				fmt.Fprintf(w, "enrolled by %s token %s at %s\n", e.Kind, e.TokenID, fmtTime(e.EnrolledAt))
+			}
 		})}
 	showCmd.Flags().StringVar(&client, "client", "", "client of the site (required)")
 	cmd.AddCommand(list, showCmd)

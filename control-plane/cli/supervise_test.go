@@ -155,6 +155,17 @@ func TestSupervisorCLIAgainstRealServer(t *testing.T) {
 	if txt := run(0, "sites", "show", "hq", "--client", "acme"); !strings.Contains(txt, "site acme/hq") {
 		t.Errorf("sites show: %s", txt)
 	}
+	// A site a fleet token enrolled names the token (its ID, never the secret).
+	const fleetHash = "f1ee7c0ffee000000000000000000000000000000000000000000000000000aa"
+	if err := st.CreateToken(ctx, store.Token{Hash: fleetHash, Identity: store.Identity{Tenant: "default", Client: "acme"}, Fleet: true, MaxUses: 5, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnrollFleetSite(ctx, fleetHash, store.Site{Identity: store.Identity{Tenant: "default", Client: "acme", Site: "pc1"}, CertSerial: "02", EnrolledAt: now}, now); err != nil {
+		t.Fatal(err)
+	}
+	if txt := run(0, "sites", "show", "pc1", "--client", "acme"); !strings.Contains(txt, "enrolled by fleet token "+store.TokenID(fleetHash)) {
+		t.Errorf("sites show of a fleet-enrolled site: %s", txt)
+	}
 	// The design's name for the same command: 'runners' is an alias of 'sites'.
 	if txt := run(0, "runners", "list", "--client", "acme"); !strings.Contains(txt, "SITE") || !strings.Contains(txt, "hq") {
 		t.Errorf("runners list: %s", txt)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/protocol"
 )
 
 // IdentityScheme is the URI scheme of a site certificate's identity SAN.
@@ -231,20 +232,9 @@ func checkName(id store.Identity) error {
 	return nil
 }
 
-// ValidName reports whether s is usable as a tenant, client or site name.
-func ValidName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidName reports whether s is usable as a tenant, client or site name:
+// protocol.ValidName, the rule the runner checks its site name with too.
+func ValidName(s string) bool { return protocol.ValidName(s) }
 
 func randSerial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/protocol"
 )
 
 // HTTP paths of the enrollment endpoint.
@@ -32,6 +33,10 @@ type Request struct {
 	// sends one replaces the key held). The sync server verifies the site's
 	// checkpoint signatures with it.
 	AuditKey []byte `json:"audit_key,omitempty"`
+	// Site is the name of the site to enroll with a fleet token (the
+	// runner's site_name or host name; protocol.ValidName). A one-site
+	// token names its own site and ignores it.
+	Site string `json:"site,omitempty"`
 }
 
 // Response is the body of a successful call.
@@ -54,6 +59,14 @@ const (
 	CodeUnknownToken = "unknown_token"
 	CodeTokenUsed    = "token_used"
 	CodeTokenExpired = "token_expired"
+	// CodeTokenRevoked: the token was revoked ('sitewarden token revoke').
+	CodeTokenRevoked = "token_revoked"
+	// CodeTokenExhausted: a fleet token has enrolled all the sites it may.
+	CodeTokenExhausted = "token_exhausted"
+	// CodeSiteExists: a fleet token was asked to enroll an existing site.
+	CodeSiteExists = "site_exists"
+	// CodeSiteName: a fleet token needs a valid site name in the request.
+	CodeSiteName     = "site_name"
 	CodeBadRequest   = "bad_request"
 	CodeUnauthorized = "unauthorized"
 	CodeInternal     = "internal"
@@ -152,7 +165,14 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	tok, err := s.store.ConsumeToken(r.Context(), SecretHash(req.TokenSecret), now)
+	hash := SecretHash(req.TokenSecret)
+	if len(req.TokenSecret) != 0 {
+		if t, err := s.store.TokenByHash(r.Context(), hash); err == nil && t.Fleet {
+			s.enrollFleet(w, r, req, t, now)
+			return
+		}
+	}
+	tok, err := s.store.ConsumeToken(r.Context(), hash, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.log.Warn("enrollment refused", "reason", CodeUnknownToken, "remote", r.RemoteAddr)
@@ -170,12 +190,71 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusGone, CodeTokenExpired, fmt.Sprintf(
 			"this token expired at %s; create a new one with 'sitewarden token create'", tok.ExpiresAt.Format(time.RFC3339)))
 		return
+	case errors.Is(err, store.ErrTokenRevoked):
+		s.log.Warn("enrollment refused", "reason", CodeTokenRevoked, "token_id", tok.ID(), "client", tok.Client, "site", tok.Site, "remote", r.RemoteAddr)
+		writeError(w, http.StatusGone, CodeTokenRevoked, fmt.Sprintf(
+			"this token was revoked at %s; ask the MSP for a new one ('sitewarden token create')", tok.RevokedAt.Format(time.RFC3339)))
+		return
 	case err != nil:
 		s.log.Error("enrollment failed", "err", err)
 		writeError(w, http.StatusInternalServerError, CodeInternal, "the control plane could not read its store; try again, and check its log")
 		return
 	}
 	s.issue(w, r, req, tok.Identity, now, "site enrolled")
+}
+
+// enrollFleet enrolls a new site named by the request with the fleet token
+// tok: the certificate is signed first, then the store checks the token
+// again and records site, use and enrollment in one transaction
+// (store.FleetTokens.EnrollFleetSite), so that replicas racing on one
+// token never enroll more sites than it allows.
+func (s *Server) enrollFleet(w http.ResponseWriter, r *http.Request, req Request, tok store.Token, now time.Time) {
+	refuse := func(status int, code, msg string) {
+		s.log.Warn("fleet enrollment refused", "reason", code, "token_id", tok.ID(), "client", tok.Client, "site", req.Site, "remote", r.RemoteAddr)
+		writeError(w, status, code, msg)
+	}
+	if req.Site == "" {
+		refuse(http.StatusBadRequest, CodeSiteName, "this is a fleet token, and the runner sent no site name: upgrade the runner, or enroll with a one-site token ('sitewarden token create --client C --site S')")
+		return
+	}
+	if !ValidName(req.Site) {
+		refuse(http.StatusBadRequest, CodeSiteName, fmt.Sprintf("site name %q is not valid (%s); set site_name in the runner's config.yaml (MSI property SITE_NAME)", req.Site, protocol.NameRule))
+		return
+	}
+	id := store.Identity{Tenant: tok.Tenant, Client: tok.Client, Site: req.Site}
+	cert, err := s.ca.SignSite(req.CSR, id, now, s.cfg.CertValidity)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	serial := hex.EncodeToString(cert.SerialNumber.Bytes())
+	site := store.Site{Identity: id, CertSerial: serial, CertNotAfter: cert.NotAfter, EnrolledAt: now, AuditKey: req.AuditKey}
+	after, err := s.store.EnrollFleetSite(r.Context(), tok.Hash, site, now)
+	switch {
+	case errors.Is(err, store.ErrSiteExists):
+		refuse(http.StatusConflict, CodeSiteExists, fmt.Sprintf(
+			"site %s/%s is already enrolled, and a fleet token never re-keys or takes over an existing site: give this machine another name (site_name in config.yaml, MSI property SITE_NAME, SITEWARDEN_SITE_NAME in /etc/default/sitewarden-runner), or, if it replaces that site, enroll it with a one-site token ('sitewarden token create --client %s --site %s')",
+			id.Client, id.Site, id.Client, id.Site))
+		return
+	case errors.Is(err, store.ErrTokenExhausted):
+		refuse(http.StatusConflict, CodeTokenExhausted, fmt.Sprintf(
+			"this fleet token has enrolled the %d sites it allows; create a new one with 'sitewarden token create --client %s --fleet --uses N'", tok.MaxUses, tok.Client))
+		return
+	case errors.Is(err, store.ErrTokenExpired):
+		refuse(http.StatusGone, CodeTokenExpired, fmt.Sprintf(
+			"this fleet token expired at %s; create a new one with 'sitewarden token create --client %s --fleet'", tok.ExpiresAt.Format(time.RFC3339), tok.Client))
+		return
+	case errors.Is(err, store.ErrTokenRevoked):
+		refuse(http.StatusGone, CodeTokenRevoked, "this fleet token was revoked; ask the MSP for a new one ('sitewarden token create --fleet')")
+		return
+	case err != nil:
+		s.log.Error("fleet enrollment failed", "token_id", tok.ID(), "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "the control plane could not record the site; try again, and check its log")
+		return
+	}
+	s.log.Info("site enrolled with fleet token", "token_id", tok.ID(), "tenant", id.Tenant, "client", id.Client, "site", id.Site,
+		"serial", serial, "not_after", cert.NotAfter, "uses", after.Uses, "max_uses", after.MaxUses, "remote", r.RemoteAddr)
+	s.respond(w, cert.Raw)
 }
 
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
@@ -212,9 +291,14 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, req Request, id s
 		return
 	}
 	s.log.Info(msg, "tenant", id.Tenant, "client", id.Client, "site", id.Site, "serial", serial, "not_after", cert.NotAfter)
+	s.respond(w, cert.Raw)
+}
+
+// respond writes the success answer for the site certificate der.
+func (s *Server) respond(w http.ResponseWriter, der []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(Response{
-		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
+		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		CA:          string(s.ca.PEM()),
 		ScopeKey:    s.scopeKey,
 	})

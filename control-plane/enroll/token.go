@@ -32,7 +32,7 @@ func CreateToken(ctx context.Context, s store.Store, ca *CA, address string, id 
 	if err := checkName(id); err != nil {
 		return Token{}, fmt.Errorf("create token: %w", err)
 	}
-	if ttl <= 0 || ttl > 30*24*time.Hour {
+	if ttl <= 0 || ttl > MaxTokenTTL {
 		return Token{}, fmt.Errorf("create token: ttl %s: use a duration between 1s and 720h", ttl)
 	}
 	if address == "" {
@@ -47,3 +47,40 @@ func CreateToken(ctx context.Context, s store.Store, ca *CA, address string, id 
 	}
 	return t, nil
 }
+
+// MaxTokenTTL is the longest a token of either kind stays valid.
+const MaxTokenTTL = 30 * 24 * time.Hour
+
+// CreateFleetToken makes a fleet token for a client of tenant: it enrolls
+// up to uses (1..store.MaxFleetUses) new sites, each named by its runner,
+// until ttl from now. It records the token's hash in s and returns the
+// token (whose string carries no site).
+func CreateFleetToken(ctx context.Context, s store.Store, ca *CA, address, tenant, client string, uses int, ttl time.Duration, now time.Time) (Token, error) {
+	for _, n := range []string{tenant, client} {
+		if !ValidName(n) {
+			return Token{}, fmt.Errorf("create fleet token: name %q: %s", n, protocol.NameRule)
+		}
+	}
+	if uses < 1 || uses > store.MaxFleetUses {
+		return Token{}, fmt.Errorf("create fleet token: %d uses: allow 1-%d enrollments (--uses)", uses, store.MaxFleetUses)
+	}
+	if ttl <= 0 || ttl > MaxTokenTTL {
+		return Token{}, fmt.Errorf("create fleet token: ttl %s: use a duration between 1s and 720h", ttl)
+	}
+	if address == "" {
+		return Token{}, errors.New("create fleet token: control plane address is empty; pass --address host:port")
+	}
+	t := Token{Address: address, Pin: ca.Pin(), Secret: make([]byte, protocol.TokenSecretSize), Client: client, Fleet: true, Expires: now.Add(ttl).Truncate(time.Second)}
+	if _, err := rand.Read(t.Secret); err != nil {
+		return Token{}, fmt.Errorf("create fleet token: %w", err)
+	}
+	if err := s.CreateToken(ctx, store.Token{Hash: SecretHash(t.Secret), Identity: store.Identity{Tenant: tenant, Client: client},
+		Fleet: true, MaxUses: uses, CreatedAt: now, ExpiresAt: t.Expires}); err != nil {
+		return Token{}, fmt.Errorf("create fleet token: %w", err)
+	}
+	return t, nil
+}
+
+// TokenID returns the ID of a token (store.TokenID of its secret's hash):
+// what lists, logs and 'sitewarden token revoke' name it by.
+func TokenID(t Token) string { return store.TokenID(SecretHash(t.Secret)) }

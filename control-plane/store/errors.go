@@ -14,6 +14,14 @@ var (
 	ErrTokenUsed = errors.New("enrollment token already used")
 	// ErrTokenExpired means an enrollment token's expiry has passed.
 	ErrTokenExpired = errors.New("enrollment token expired")
+	// ErrTokenRevoked means an enrollment token was revoked.
+	ErrTokenRevoked = errors.New("enrollment token revoked")
+	// ErrTokenExhausted means a fleet token has enrolled as many sites as
+	// it may.
+	ErrTokenExhausted = errors.New("fleet token has no uses left")
+	// ErrSiteExists means a fleet token was asked to enroll a site that is
+	// already enrolled: a fleet token never re-keys an existing site.
+	ErrSiteExists = errors.New("site already enrolled")
 	// ErrInvalid means the argument is malformed (an empty key, a zero version).
 	ErrInvalid = errors.New("invalid argument")
 )

@@ -339,3 +339,15 @@ func TestPostgresCoreWritesNoSerializationFailure(t *testing.T) {
 	}
 	t.Logf("%d concurrent core writes on two replicas, %d failed otherwise than the contract says", calls.Load(), unexpected.Load())
 }
+
+// TestPostgresFleetTokenReplicas: two replicas (two stores on one
+// database) enroll 50 sites at once with one fleet token of 20 uses:
+// exactly 20 succeed, on whichever replica.
+func TestPostgresFleetTokenReplicas(t *testing.T) {
+	a, b := twoReplicas(t)
+	const hash = "f1ee7000000000000000000000000000000000000000000000000000000000b2"
+	storetest.CreateFleetToken(t, a, hash, 20)
+	if won := storetest.FleetRace(t, []store.Store{a, b}, hash, 50); won != 20 {
+		t.Errorf("%d of 50 enrollments on two replicas succeeded with a 20-use token, want 20", won)
+	}
+}

@@ -8,9 +8,16 @@ import (
 
 // TokenInfo is an enrollment token as the site page lists it: when it was
 // issued, until when it was valid and when it was used (zero while
-// unused). It carries neither the token's secret nor the secret's hash.
+// unused; a fleet token: when it enrolled this site). It carries neither
+// the token's secret nor the secret's hash, only its ID (TokenID).
 type TokenInfo struct {
+	ID                           string
 	CreatedAt, ExpiresAt, UsedAt time.Time
+	// Fleet marks a multi-use token; MaxUses and Uses are its bound and
+	// count (a one-site token: 1 and 0 or 1).
+	Fleet         bool
+	MaxUses, Uses int
+	RevokedAt     time.Time
 }
 
 // SiteDetail reads what the supervisors' site page shows about one site
@@ -28,8 +35,8 @@ type SiteDetail interface {
 	// SiteAuditAlerts lists the site's audit alerts, newest first, at most
 	// limit.
 	SiteAuditAlerts(ctx context.Context, client, site string, limit int) ([]AuditAlert, error)
-	// SiteTokens lists the enrollment tokens issued for the site, newest
-	// first, at most limit.
+	// SiteTokens lists the enrollment tokens issued for the site and the
+	// fleet token that enrolled it, newest first, at most limit.
 	SiteTokens(ctx context.Context, client, site string, limit int) ([]TokenInfo, error)
 }
 
@@ -116,19 +123,21 @@ func (s *SQLite) SiteTokens(ctx context.Context, client, site string, limit int)
 	if err := need("site tokens", client, site); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT created_at, expires_at, used_at FROM tokens WHERE client = ? AND site = ?
-		ORDER BY created_at DESC, expires_at DESC LIMIT ?`, client, site, checkLimit(limit))
+	rows, err := s.db.QueryContext(ctx, `SELECT `+siteTokenCols+` FROM tokens t
+		LEFT JOIN token_enrollments e ON e.hash = t.hash AND e.client = ? AND e.site = ?
+		WHERE t.client = ? AND (t.site = ? OR e.site IS NOT NULL)
+		ORDER BY t.created_at DESC, t.expires_at DESC LIMIT ?`, client, site, client, site, checkLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("site tokens %s/%s: %w", client, site, err)
 	}
 	defer rows.Close()
 	var out []TokenInfo
 	for rows.Next() {
-		var created, expires, used int64
-		if err := rows.Scan(&created, &expires, &used); err != nil {
+		ti, err := scanTokenInfo(rows)
+		if err != nil {
 			return nil, fmt.Errorf("site tokens %s/%s: %w", client, site, err)
 		}
-		out = append(out, TokenInfo{CreatedAt: fromNanos(created), ExpiresAt: fromNanos(expires), UsedAt: fromNanos(used)})
+		out = append(out, ti)
 	}
 	return out, rows.Err()
 }

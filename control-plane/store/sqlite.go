@@ -295,13 +295,25 @@ func (s *SQLite) TouchSite(ctx context.Context, id Identity, seen time.Time, run
 	return nil
 }
 
-// CreateToken implements Store.
+// CreateToken implements Store. A fleet token needs no site and MaxUses in
+// 1..MaxFleetUses; a one-site token needs a site and gets MaxUses 1.
 func (s *SQLite) CreateToken(ctx context.Context, t Token) error {
-	if err := need("create token", t.Hash, t.Tenant, t.Client, t.Site); err != nil {
+	if err := need("create token", t.Hash, t.Tenant, t.Client); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, tenant, client, site, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Tenant, t.Client, t.Site, nanos(t.CreatedAt), nanos(t.ExpiresAt))
+	maxUses := 1
+	switch {
+	case t.Fleet && t.Site != "":
+		return fmt.Errorf("create token: %w: a fleet token names no site", ErrInvalid)
+	case t.Fleet && (t.MaxUses < 1 || t.MaxUses > MaxFleetUses):
+		return fmt.Errorf("create token: %w: fleet token uses %d: use 1-%d", ErrInvalid, t.MaxUses, MaxFleetUses)
+	case t.Fleet:
+		maxUses = t.MaxUses
+	case t.Site == "":
+		return fmt.Errorf("create token: %w: empty key", ErrInvalid)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, tenant, client, site, created_at, expires_at, fleet, max_uses) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Tenant, t.Client, t.Site, nanos(t.CreatedAt), nanos(t.ExpiresAt), t.Fleet, maxUses)
 	if err != nil {
 		if isConstraint(err) {
 			return fmt.Errorf("create token: %w: hash exists", ErrConflict)
@@ -311,6 +323,16 @@ func (s *SQLite) CreateToken(ctx context.Context, t Token) error {
 	return nil
 }
 
+// tokenIn reads the token whose secret hashes to hash inside tx
+// (ErrNotFound).
+func tokenIn(ctx context.Context, tx *sql.Tx, hash string) (Token, error) {
+	t, err := scanToken(tx.QueryRowContext(ctx, `SELECT `+enrollTokenCols+` FROM tokens WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, ErrNotFound
+	}
+	return t, err
+}
+
 // ConsumeToken implements Store.
 func (s *SQLite) ConsumeToken(ctx context.Context, hash string, now time.Time) (Token, error) {
 	if err := need("consume token", hash); err != nil {
@@ -318,31 +340,29 @@ func (s *SQLite) ConsumeToken(ctx context.Context, hash string, now time.Time) (
 	}
 	var t Token
 	err := s.lockedTx(ctx, advisoryKey("tokens", hash), func(tx *sql.Tx) error {
-		var created, expires, used int64
-		err := tx.QueryRowContext(ctx, `SELECT hash, tenant, client, site, created_at, expires_at, used_at FROM tokens WHERE hash = ?`, hash).
-			Scan(&t.Hash, &t.Tenant, &t.Client, &t.Site, &created, &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
+		var err error
+		if t, err = tokenIn(ctx, tx, hash); err != nil {
 			return err
 		}
-		t.CreatedAt, t.ExpiresAt, t.UsedAt = fromNanos(created), fromNanos(expires), fromNanos(used)
 		switch {
-		case used != 0:
+		case t.Fleet:
+			return fmt.Errorf("%w: a fleet token enrolls with a site name (EnrollFleetSite)", ErrInvalid)
+		case !t.UsedAt.IsZero():
 			return ErrTokenUsed
+		case !t.RevokedAt.IsZero():
+			return ErrTokenRevoked
 		case !t.ExpiresAt.After(now):
 			return ErrTokenExpired
 		}
-		t.UsedAt = now.UTC()
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at = 0`, nanos(now), hash)
+		t.UsedAt, t.Uses = now.UTC(), 1
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET used_at = ?, uses = 1 WHERE hash = ? AND used_at = 0`, nanos(now), hash)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrTokenUsed
 		}
-		return nil
+		return recordEnrollment(ctx, tx, hash, t.Client, t.Site, now)
 	})
 	if err != nil {
 		return t, fmt.Errorf("consume token: %w", err)

@@ -30,15 +30,26 @@ type Site struct {
 	AuditKey []byte
 }
 
-// Token is a one-time enrollment token as the control plane keeps it: only
-// the SHA-256 of its secret (hex), never the secret itself.
+// Token is an enrollment token as the control plane keeps it: only the
+// SHA-256 of its secret (hex), never the secret itself. A one-site token
+// names its site and works once; a fleet token (Fleet) names no site
+// (Identity.Site is empty) and enrolls up to MaxUses new sites of its
+// client (fleet.go).
 type Token struct {
 	Hash string
 	Identity
 	CreatedAt time.Time
 	ExpiresAt time.Time
-	// UsedAt is zero until the token is consumed.
+	// UsedAt is zero until the token is consumed (a fleet token: its
+	// latest enrollment).
 	UsedAt time.Time
+	// Fleet marks a multi-use token for a client.
+	Fleet bool
+	// MaxUses bounds a fleet token's enrollments (a one-site token: 1);
+	// Uses counts them.
+	MaxUses, Uses int
+	// RevokedAt is zero unless the token was revoked.
+	RevokedAt time.Time
 }
 
 // ScopeVersion is one signed scope bundle of a client.
@@ -128,11 +139,16 @@ type Store interface {
 
 	// CreateToken stores a new enrollment token; ErrConflict if the hash exists.
 	CreateToken(ctx context.Context, t Token) error
-	// ConsumeToken marks the token with this hash used at now and returns it,
-	// atomically: of two concurrent calls one wins, the other gets
-	// ErrTokenUsed. An unknown hash is ErrNotFound, a token whose expiry is
-	// not after now is ErrTokenExpired (and stays unused).
+	// ConsumeToken marks the one-site token with this hash used at now and
+	// returns it, atomically: of two concurrent calls one wins, the other
+	// gets ErrTokenUsed. An unknown hash is ErrNotFound, a token whose
+	// expiry is not after now is ErrTokenExpired and a revoked one
+	// ErrTokenRevoked (both stay unused); a fleet token is ErrInvalid (it
+	// enrolls with EnrollFleetSite). It records the enrollment, which
+	// SiteTokens lists.
 	ConsumeToken(ctx context.Context, hash string, now time.Time) (Token, error)
+	// FleetTokens: fleet tokens, revocation and the token list.
+	FleetTokens
 
 	// PutScope stores a client's scope version; ErrConflict unless it is
 	// newer than every stored version of that client.

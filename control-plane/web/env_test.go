@@ -97,7 +97,11 @@ func newEnv(t testing.TB, st *store.SQLite) *env {
 		e.t = tt
 	}
 	gov := api.WithGovernance(api.Governance{Review: st, ScopeKey: scopeKey}) // samples and scopes (samples_test.go)
-	if e.api, err = api.New(api.DefaultConfig(), st, a, e.notes, enrollFn, log, now, gov); err != nil {
+	fleet := api.WithFleetEnroll(func(ctx context.Context, client string, uses int, ttl time.Duration) (string, time.Time, error) {
+		tok, err := enroll.CreateFleetToken(ctx, st, ca, "127.0.0.1:7443", "msp", client, uses, ttl, t0)
+		return tok.Encode(), tok.Expires, err
+	})
+	if e.api, err = api.New(api.DefaultConfig(), st, a, e.notes, enrollFn, log, now, gov, fleet); err != nil {
 		t.Fatal(err)
 	}
 	cfg := web.DefaultConfig()

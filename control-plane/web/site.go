@@ -59,7 +59,7 @@ func certStateOf(issued, notAfter, now time.Time) certState {
 // tokenView is an enrollment token's state at now.
 type tokenView struct {
 	store.TokenInfo
-	State string // used, expired, unused
+	State string // used, expired, unused, revoked; a fleet token: enrolled (this site)
 }
 
 func tokenViews(ts []store.TokenInfo, now time.Time) []tokenView {
@@ -67,8 +67,13 @@ func tokenViews(ts []store.TokenInfo, now time.Time) []tokenView {
 	for _, t := range ts {
 		v := tokenView{TokenInfo: t, State: "unused"}
 		switch {
+		case t.Fleet:
+			// Listed here because it enrolled this site.
+			v.State = "enrolled"
 		case !t.UsedAt.IsZero():
 			v.State = "used"
+		case !t.RevokedAt.IsZero():
+			v.State = "revoked"
 		case !now.Before(t.ExpiresAt):
 			v.State = "expired"
 		}

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sitewarden/sitewarden/control-plane/auth"
+	"github.com/sitewarden/sitewarden/control-plane/enroll"
 	"github.com/sitewarden/sitewarden/control-plane/store"
 	"github.com/sitewarden/sitewarden/control-plane/web/webtest"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
@@ -219,5 +221,41 @@ func TestSiteLinks(t *testing.T) {
 	// The witness alert on the sites page links the site it is about.
 	if _, body := s.get("/sites"); !strings.Contains(body, `the audit log of <a href="/sites/acme/branch">acme/branch</a>`) {
 		t.Error("the sites page's alert does not link its site")
+	}
+}
+
+// TestFleetTokenPages creates a fleet token on the sites page (shown once),
+// enrolls a site with it the way the enrollment endpoint does (the store's
+// transaction), and finds the token on that site's page with its uses.
+func TestFleetTokenPages(t *testing.T) {
+	e := newEnv(t, nil)
+	admin := e.login(auth.RoleAdmin)
+	code, body := admin.post("/sites/enrollment-tokens", url.Values{"client": {"acme"}, "fleet": {"1"}, "uses": {"5"}, "ttl": {"168h"}})
+	m := regexp.MustCompile(`<pre>([^<]+)</pre>`).FindStringSubmatch(body)
+	if code != 200 || m == nil || !strings.Contains(body, "up to 5 new sites of acme") {
+		t.Fatalf("create fleet token: %d %.800s", code, body)
+	}
+	tok, err := enroll.DecodeToken(html.UnescapeString(m[1]))
+	if err != nil || !tok.Fleet {
+		t.Fatalf("shown token = %+v, %v", tok, err)
+	}
+	if code, _ := admin.post("/sites/enrollment-tokens", url.Values{"client": {"acme"}, "fleet": {"1"}, "uses": {"0"}}); code != 400 {
+		t.Errorf("fleet token with 0 uses: %d, want 400", code)
+	}
+	if _, err := e.st.EnrollFleetSite(context.Background(), enroll.SecretHash(tok.Secret),
+		store.Site{Identity: store.Identity{Tenant: "msp", Client: "acme", Site: "pc1"}, CertSerial: "0a", EnrolledAt: t0, CertNotAfter: t0.Add(90 * 24 * time.Hour)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	code, body = admin.get("/sites/acme/pc1")
+	if code != 200 {
+		t.Fatalf("GET /sites/acme/pc1: %d", code)
+	}
+	for _, want := range []string{"<code>" + enroll.TokenID(tok) + "</code>", "fleet (1/5 used)", `class="token-enrolled"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the site page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, m[1]) {
+		t.Error("the site page shows the token")
 	}
 }

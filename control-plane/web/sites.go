@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,7 +162,15 @@ func (s *Server) sites(w http.ResponseWriter, r *http.Request, p auth.Principal)
 // URL), once.
 func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	req := api.EnrollRequest{Client: strings.TrimSpace(r.PostForm.Get("client")), Site: strings.TrimSpace(r.PostForm.Get("site")), TTL: r.PostForm.Get("ttl")}
-	if req.Client == "" || req.Site == "" {
+	req.Fleet = r.PostForm.Get("fleet") == "1"
+	switch {
+	case req.Fleet:
+		n, err := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("uses")))
+		if req.Client == "" || err != nil || n < 1 || n > store.MaxFleetUses {
+			return badInput("name the client and how many machines (1-10000) the fleet token may enroll")
+		}
+		req.Uses = n
+	case req.Client == "" || req.Site == "":
 		return badInput("name the client and the new site")
 	}
 	tok, exp, err := s.d.Actions.CreateEnrollToken(r.Context(), p, req)
@@ -172,5 +182,8 @@ func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p aut
 		return err
 	}
 	d.Token, d.TokenSite, d.TokenExpires = tok, req.Client+"/"+req.Site, exp
+	if req.Fleet {
+		d.TokenSite = fmt.Sprintf("up to %d new sites of %s (fleet token; each runner names its site: SITE_NAME, else its host name)", req.Uses, req.Client)
+	}
 	return s.render(w, r, p, "sites", "Sites", d)
 }

@@ -29,8 +29,9 @@ const (
 	UnitPath   = "/usr/lib/systemd/system/sitewarden-runner.service"
 	ConfigPath = "/etc/sitewarden/runner.yaml"
 	// DefaultsPath is where an RMM tool leaves SITEWARDEN_CONTROL_PLANE,
-	// SITEWARDEN_ENROLL_TOKEN, SITEWARDEN_PROXY and SITEWARDEN_LOG_LEVEL
-	// before installing the package.
+	// SITEWARDEN_ENROLL_TOKEN, SITEWARDEN_PROXY, SITEWARDEN_LOG_LEVEL and
+	// SITEWARDEN_SITE_NAME (the site a fleet token enrolls; empty: the
+	// host name) before installing the package.
 	DefaultsPath = "/etc/default/sitewarden-runner"
 	StateDir     = "/var/lib/sitewarden"
 )

@@ -51,7 +51,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startControlPlane runs the real control plane binary on loopback and
-// returns a one-time enrollment token for client acme, site hq.
+// returns a fleet enrollment token for client acme (one use).
 func startControlPlane(t *testing.T, ctx context.Context, bin string) (addr, token string) {
 	t.Helper()
 	state := t.TempDir()
@@ -72,7 +72,7 @@ func startControlPlane(t *testing.T, ctx context.Context, bin string) (addr, tok
 		time.Sleep(50 * time.Millisecond)
 	}
 	out := sh(t, ctx, filepath.Join(bin, "sitewarden"), "token", "create", "--state", state,
-		"--address", addr, "--client", "acme", "--site", "hq", "--ttl", "1h")
+		"--address", addr, "--client", "acme", "--fleet", "--uses", "1", "--ttl", "1h")
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "swt1_") {
 			return addr, strings.TrimSpace(l)
@@ -186,12 +186,13 @@ func TestDebInstallEnrollRemovePurge(t *testing.T) {
 	defer ps.Close()
 	root := scratchRoot(t)
 	defaults := "# from the RMM tool\nSITEWARDEN_CONTROL_PLANE=" + addr + "\nSITEWARDEN_ENROLL_TOKEN=" + token +
-		"\nSITEWARDEN_LOG_LEVEL=debug\nSITEWARDEN_PROXY=" + ps.URL + "\n"
+		"\nSITEWARDEN_LOG_LEVEL=debug\nSITEWARDEN_PROXY=" + ps.URL + "\nSITEWARDEN_SITE_NAME=linux-box\n"
 	if err := os.WriteFile(filepath.Join(root, DefaultsPath), []byte(defaults), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := dpkg(t, ctx, root, "--install", deb)
-	if !strings.Contains(out, "enrolled as") || strings.Contains(out, token) {
+	// One fleet token for the client; the defaults file names the site.
+	if !strings.Contains(out, "enrolled as default/acme/linux-box") || strings.Contains(out, token) {
 		t.Errorf("post-install did not enroll, or showed the token:\n%s", out)
 	}
 	for _, p := range []string{RunnerPath, UnitPath, ConfigPath, PluginDir + "/sitewarden-plugin-host", PluginDir + "/sitewarden-plugin-directory"} {
@@ -235,7 +236,7 @@ func TestDebInstallEnrollRemovePurge(t *testing.T) {
 	if seen := proxy.seen(); len(seen) != 1 || seen[0] != addr {
 		t.Errorf("proxy tunnelled to %v, want [%s]", seen, addr)
 	}
-	for _, want := range []string{"control_plane: " + addr, "log_level: debug", "state_dir: /var/lib/sitewarden", "proxy: " + ps.URL} {
+	for _, want := range []string{"control_plane: " + addr, "log_level: debug", "state_dir: /var/lib/sitewarden", "proxy: " + ps.URL, "site_name: linux-box"} {
 		if !strings.Contains(string(cfg), want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
 		}

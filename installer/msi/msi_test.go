@@ -200,7 +200,7 @@ func TestMSITables(t *testing.T) {
 			t.Errorf("ConfigureRunner: %v", cfg)
 		}
 		for _, p := range []string{`--control-plane "[CONTROL_PLANE]"`, `--token "[ENROLL_TOKEN]"`, `--proxy "[PROXY]"`, `--log-level "[LOG_LEVEL]"`,
-			`--config "[DATADIR]config.yaml"`, `--plugin-dir "[PLUGINDIR]."`, "--service-recovery"} {
+			`--site-name "[SITE_NAME]"`, `--config "[DATADIR]config.yaml"`, `--plugin-dir "[PLUGINDIR]."`, "--service-recovery"} {
 			if !strings.Contains(cfg["Target"], p) {
 				t.Errorf("ConfigureRunner command line lacks %s: %s", p, cfg["Target"])
 			}
@@ -374,7 +374,7 @@ func TestMSICommandLinesRunOnTheRunner(t *testing.T) {
 	}
 	const token = "swt1_placeholder-token"
 	props := strings.NewReplacer("[DATADIR]", data+"/", "[PLUGINDIR]", plugins+"/", "[CONTROL_PLANE]", "cp.example.com:7443",
-		"[ENROLL_TOKEN]", token, "[PROXY]", "", "[LOG_LEVEL]", "warn")
+		"[ENROLL_TOKEN]", token, "[PROXY]", "", "[LOG_LEVEL]", "warn", "[SITE_NAME]", "front-desk")
 	actions := table(t, ctx, path, "CustomAction")
 	var args []string
 	for _, a := range windowsArgs(props.Replace(find(actions, "Action", "ConfigureRunner")["Target"])) {
@@ -393,7 +393,7 @@ func TestMSICommandLinesRunOnTheRunner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"control_plane: cp.example.com:7443", "log_level: warn", "plugin_dir: " + plugins + "\n"} {
+	for _, want := range []string{"control_plane: cp.example.com:7443", "log_level: warn", "site_name: front-desk", "plugin_dir: " + plugins + "\n"} {
 		if !strings.Contains(string(cfg), want) {
 			t.Errorf("config.yaml lacks %q:\n%s", want, cfg)
 		}

@@ -46,7 +46,7 @@ var sequence = map[string]int{
 
 // SecureProperties may be passed from the command line to the
 // installation's server side (per-machine installs).
-var SecureProperties = []string{"CONTROL_PLANE", "ENROLL_TOKEN", "PROXY", "LOG_LEVEL", "INSTALLDIR", "PURGE"}
+var SecureProperties = []string{"CONTROL_PLANE", "ENROLL_TOKEN", "PROXY", "LOG_LEVEL", "SITE_NAME", "INSTALLDIR", "PURGE"}
 
 // postProcess edits the package wixl built: file versions, sequences, the
 // configure action's HideTarget bit, secure properties and the data

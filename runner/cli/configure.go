@@ -30,6 +30,7 @@ var envKeys = map[string]string{
 	"SITEWARDEN_CONTROL_PLANE": "control_plane",
 	"SITEWARDEN_PROXY":         "proxy",
 	"SITEWARDEN_LOG_LEVEL":     "log_level",
+	"SITEWARDEN_SITE_NAME":     "site_name",
 	"SITEWARDEN_ENROLL_TOKEN":  "",
 }
 
@@ -57,7 +58,7 @@ with --enroll, otherwise on its first start).`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", config.DefaultConfigFile(), "configuration file to write")
 	fl.StringVar(&f.root, "root", "", "prefix every path with this directory (staged installs: dpkg --root, DPKG_ROOT)")
-	fl.StringVar(&f.envFile, "env-file", "", "read SITEWARDEN_CONTROL_PLANE, SITEWARDEN_ENROLL_TOKEN, SITEWARDEN_PROXY, SITEWARDEN_LOG_LEVEL from this KEY=VALUE file (flags win)")
+	fl.StringVar(&f.envFile, "env-file", "", "read SITEWARDEN_CONTROL_PLANE, SITEWARDEN_ENROLL_TOKEN, SITEWARDEN_PROXY, SITEWARDEN_LOG_LEVEL, SITEWARDEN_SITE_NAME from this KEY=VALUE file (flags win)")
 	fl.StringVar(&f.token, "token", "", "one-time enrollment token (prefer --env-file: a command line is visible to administrators)")
 	for _, k := range config.Settable {
 		f.values[k] = fl.String(strings.ReplaceAll(k, "_", "-"), "", "sets "+k+" (empty: unchanged)")
@@ -160,7 +161,7 @@ func enrollWaiting(cmd *cobra.Command, cfg config.Config, stateDir, tokenFile st
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return fmt.Errorf("configure: state directory: %w", err)
 	}
-	id, err := enroll.Enroller{Dir: stateDir, Proxy: cfg.ProxyURL()}.Enroll(cmd.Context(), strings.TrimSpace(string(tok)))
+	id, err := enroll.Enroller{Dir: stateDir, Proxy: cfg.ProxyURL(), SiteName: cfg.SiteNameForEnroll}.Enroll(cmd.Context(), strings.TrimSpace(string(tok)))
 	if err != nil {
 		return fmt.Errorf("%w; the token stays in %s and the runner tries again when it starts", err, tokenFile)
 	}

@@ -265,7 +265,7 @@ func loadOrEnroll(ctx context.Context, cfg config.Config, log *slog.Logger) (enr
 	if rerr != nil {
 		return creds, err
 	}
-	id, err := enroll.Enroller{Dir: cfg.StateDir, Proxy: cfg.ProxyURL()}.Enroll(ctx, string(tok))
+	id, err := enroll.Enroller{Dir: cfg.StateDir, Proxy: cfg.ProxyURL(), SiteName: cfg.SiteNameForEnroll}.Enroll(ctx, string(tok))
 	if err != nil {
 		return creds, fmt.Errorf("enroll with %s: %w", cfg.EnrollTokenFile, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/sitewarden/sitewarden/protocol"
 )
 
 // Config is the runner's configuration file (config.yaml), version 1.
@@ -21,6 +23,10 @@ type Config struct {
 	// docs/scaling.md): the runner fails over to the next one when its
 	// replica goes away, and resumes from its cursors.
 	ControlPlanes []string `yaml:"control_planes,omitempty"`
+	// SiteName names the site a fleet token enrolls (protocol.ValidName);
+	// empty: the machine's host name, lowercased (SiteNameForEnroll). A
+	// one-site token names its own site and ignores it.
+	SiteName string `yaml:"site_name,omitempty"`
 	// StateDir holds the site key and certificate, the outbox, the inbox and
 	// the last good scope bundle.
 	StateDir string `yaml:"state_dir"`
@@ -109,6 +115,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("config: control_planes entry %q: use host:port", a))
 		}
+	}
+	if c.SiteName != "" && !protocol.ValidName(c.SiteName) {
+		errs = append(errs, fmt.Errorf("config: site_name %q: %s", c.SiteName, protocol.NameRule))
 	}
 	if c.OutboxLimit < 1 {
 		errs = append(errs, fmt.Errorf("config: outbox_limit %d must be positive", c.OutboxLimit))

@@ -14,7 +14,7 @@ import (
 const maxConfigFile = 1 << 20
 
 // Settable are the keys Set may write: the ones installers provide.
-var Settable = []string{"control_plane", "proxy", "log_level", "plugin_dir", "state_dir", "enroll_token_file"}
+var Settable = []string{"control_plane", "proxy", "log_level", "plugin_dir", "state_dir", "enroll_token_file", "site_name"}
 
 // Set writes values (key -> value, keys from Settable) into the YAML
 // configuration file at path and keeps every other key and its order

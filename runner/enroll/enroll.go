@@ -154,6 +154,10 @@ type Enroller struct {
 	// enrolled address is tried last when it is not among them; empty means
 	// the enrolled address only. Enroll uses the token's address.
 	Addresses []string
+	// SiteName names the site a fleet token enrolls (config's
+	// SiteNameForEnroll: site_name, else the host name). Enroll calls it
+	// only for a fleet token; nil then refuses with ErrNoSiteName.
+	SiteName func() (string, error)
 }
 
 func (e Enroller) now() time.Time {
@@ -163,7 +167,9 @@ func (e Enroller) now() time.Time {
 	return e.Now()
 }
 
-// Enroll enrolls the site with token and returns its identity. It sends
+// Enroll enrolls the site with token and returns its identity. A one-site
+// token names the site; a fleet token enrolls a new site named by
+// SiteName. It sends
 // the public half of the site's audit key (LoadOrCreateAuditKey, created
 // in Dir when missing) so the control plane can verify the site's audit
 // checkpoints.
@@ -173,8 +179,26 @@ func (e Enroller) Enroll(ctx context.Context, token string) (Identity, error) {
 		return Identity{}, fmt.Errorf("enroll: %w", err)
 	}
 	if !e.now().Before(tok.Expires) {
-		return Identity{}, fmt.Errorf("enroll: %w at %s; create a new one with 'sitewarden token create --client %s --site %s'",
-			ErrTokenExpired, tok.Expires.Format(time.RFC3339), tok.Client, tok.Site)
+		hint := "--site " + tok.Site
+		if tok.Fleet {
+			hint = "--fleet"
+		}
+		return Identity{}, fmt.Errorf("enroll: %w at %s; create a new one with 'sitewarden token create --client %s %s'",
+			ErrTokenExpired, tok.Expires.Format(time.RFC3339), tok.Client, hint)
+	}
+	body := map[string]any{"token_secret": tok.Secret}
+	if tok.Fleet {
+		if e.SiteName == nil {
+			return Identity{}, fmt.Errorf("enroll: %w: a fleet token needs the site's name; set site_name in config.yaml", ErrNoSiteName)
+		}
+		name, err := e.SiteName()
+		if err != nil {
+			return Identity{}, fmt.Errorf("enroll with a fleet token for %s: %w", tok.Client, err)
+		}
+		if !protocol.ValidName(name) {
+			return Identity{}, fmt.Errorf("enroll: %w: %q: %s; set site_name in config.yaml", ErrNoSiteName, name, protocol.NameRule)
+		}
+		body["site"] = name
 	}
 	if _, err := os.Stat(filepath.Join(e.Dir, CertFile)); err == nil {
 		return Identity{}, fmt.Errorf("enroll: %w (%s exists); remove the state directory's site files to enroll again", ErrAlreadyEnrolled, CertFile)
@@ -189,9 +213,9 @@ func (e Enroller) Enroll(ctx context.Context, token string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("enroll: %w", err)
 	}
+	body["csr"], body["audit_key"] = csr, auditKey.Public().(ed25519.PublicKey)
 	cfg := pinnedTLS(tok.Address, tok.Pin)
-	return e.exchange(ctx, tok.Address, tok.Address, tok.Pin, cfg, "/v1/enroll",
-		map[string]any{"token_secret": tok.Secret, "csr": csr, "audit_key": auditKey.Public().(ed25519.PublicKey)}, key)
+	return e.exchange(ctx, tok.Address, tok.Address, tok.Pin, cfg, "/v1/enroll", body, key)
 }
 
 // RenewDue reports whether a certificate valid over [notBefore, notAfter]

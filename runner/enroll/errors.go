@@ -14,8 +14,11 @@ var (
 	// ErrTokenExpired means the token's expiry has passed.
 	ErrTokenExpired = errors.New("enrollment token expired")
 	// ErrTokenRejected means the control plane refused the token (unknown,
-	// forged or already used); the error text says which.
+	// forged, used, revoked, or a fleet token's site exists); the error text says which.
 	ErrTokenRejected = errors.New("control plane refused the enrollment token")
+	// ErrNoSiteName means a fleet token needs a site name and none valid
+	// was given.
+	ErrNoSiteName = errors.New("no site name for a fleet token")
 	// ErrWrongCA means the control plane presented a CA other than the one
 	// the token pins.
 	ErrWrongCA = errors.New("control plane CA does not match the token's pin")

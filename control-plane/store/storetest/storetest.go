@@ -27,6 +27,8 @@ func Run(t *testing.T, open Open) {
 		{"Sites", testSites},
 		{"TokenConsumeOnce", testTokens},
 		{"TokenConcurrentConsume", testTokenRace},
+		{"FleetTokens", testFleetTokens},
+		{"FleetTokenConcurrentEnroll", testFleetRace},
 		{"ScopeVersionsOnlyGrow", testScopes},
 		{"GoalsCursorAndIsolation", testGoals},
 		{"ItemsIdempotent", testItems},

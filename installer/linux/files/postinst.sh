@@ -6,7 +6,8 @@ set -e
 root="${DPKG_ROOT:-}"
 case "$1" in abort-*) exit 0 ;; esac
 install -d -m 0700 "$root/var/lib/sitewarden"
-# Settings and a one-time token from the RMM tool: written into the config
+# Settings and an enrollment token from the RMM tool (a fleet token enrolls
+# the site SITEWARDEN_SITE_NAME names, else the host name): written into the config
 # (the token into its own file, mode 0600), then enrollment right away.
 # Enrollment that fails here does not fail the install: the token stays
 # and the service tries again when it starts.
