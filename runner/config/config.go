@@ -81,17 +81,30 @@ func DefaultConfigFile() string { return filepath.Join(DefaultConfigDir(), "conf
 // Load reads path over DefaultConfig. A missing file is not an error when
 // optional is true (the embedded defaults apply).
 func Load(path string, optional bool) (Config, error) {
-	c := DefaultConfig()
-	raw, err := os.ReadFile(path)
+	raw, err := readBounded(path, maxConfigFile)
 	if errors.Is(err, os.ErrNotExist) && optional {
-		return c, nil
+		return DefaultConfig(), nil
 	}
 	if err != nil {
-		return c, fmt.Errorf("read config: %w", err)
+		return DefaultConfig(), fmt.Errorf("read config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict())
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("config %s: %s", path, yaml.FormatError(err, false, true))
+	c, err := Parse(raw)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a configuration file's bytes over DefaultConfig, strictly
+// (unknown keys are errors naming their line), and validates the result.
+func Parse(raw []byte) (Config, error) {
+	c := DefaultConfig()
+	err := guardYAML(func() error { return yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict()).Decode(&c) })
+	switch {
+	case errors.Is(err, errMalformedYAML):
+		return c, err
+	case err != nil:
+		return c, errors.New(yaml.FormatError(err, false, true))
 	}
 	return c, c.Validate()
 }

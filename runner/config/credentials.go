@@ -42,15 +42,23 @@ func LoadCredentials(path string) (*Credentials, error) {
 	if fi.Size() > maxCredentialsFile {
 		return nil, fmt.Errorf("credentials %s: %d bytes, limit %d", path, fi.Size(), maxCredentialsFile)
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := readBounded(path, maxCredentialsFile)
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict())
-	if err := dec.Decode(&c.byPlugin); err != nil {
-		// The decoder's message can quote the offending value: say where,
-		// never what.
-		return nil, fmt.Errorf("credentials %s: not a map of plugin name to key/value strings; fix its YAML", path)
+	if c, err = parseCredentials(raw); err != nil {
+		return nil, fmt.Errorf("credentials %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseCredentials decodes a credentials file's bytes. Its errors never
+// quote the file: the decoder's message can hold the offending value.
+func parseCredentials(raw []byte) (*Credentials, error) {
+	c := &Credentials{byPlugin: map[string]map[string]string{}}
+	err := guardYAML(func() error { return yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict()).Decode(&c.byPlugin) })
+	if err != nil {
+		return nil, errors.New("not a map of plugin name to key/value strings; fix its YAML")
 	}
 	return c, nil
 }

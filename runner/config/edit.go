@@ -37,7 +37,11 @@ func Set(path string, values map[string]string) error {
 	case len(raw) > maxConfigFile:
 		return fmt.Errorf("config %s: %d bytes, limit %d", path, len(raw), maxConfigFile)
 	default:
-		if err := yaml.UnmarshalWithOptions(raw, &doc, yaml.UseOrderedMap()); err != nil {
+		err := guardYAML(func() error { return yaml.UnmarshalWithOptions(raw, &doc, yaml.UseOrderedMap()) })
+		switch {
+		case errors.Is(err, errMalformedYAML):
+			return fmt.Errorf("config %s: %w", path, err)
+		case err != nil:
 			return fmt.Errorf("config %s: %s", path, yaml.FormatError(err, false, true))
 		}
 	}
@@ -56,7 +60,13 @@ func Set(path string, values map[string]string) error {
 			doc = append(doc, yaml.MapItem{Key: k, Value: v})
 		}
 	}
-	out, err := yaml.Marshal(doc)
+	var out []byte
+	err = guardYAML(func() (err error) { out, err = yaml.Marshal(doc); return err })
+	if errors.Is(err, errMalformedYAML) {
+		// The encoder panics on some keys a decoded file can hold (a
+		// number: "0: x", found by FuzzSet).
+		return fmt.Errorf("config %s: %w", path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("config: encode: %w", err)
 	}
