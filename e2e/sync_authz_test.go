@@ -228,6 +228,57 @@ func TestSyncAuthorizationMatrix(t *testing.T) {
 	}
 }
 
+// TestSyncSitesOfOneClient: two sites of one client (a rogue one enrolled
+// with a leaked fleet token, say) cannot close each other's goals or take
+// each other's item ids. An outcome for a goal the control plane assigned
+// to another site is refused with FORBIDDEN; a write reusing an id another
+// site holds is refused and not stored; a site's own retry of an id it
+// holds is acknowledged again; an outcome for a goal nobody assigned (one
+// submitted on the site) is filed under the writer.
+func TestSyncSitesOfOneClient(t *testing.T) {
+	p := startPlane(t, 0)
+	ctx := context.Background()
+	hq, branch := enrollSite(t, p, "acme", "hq"), enrollSite(t, p, "acme", "branch")
+	p.addGoal(t, "acme", "hq", "hq-goal")
+	if _, err := p.store.PutItem(ctx, store.Item{Kind: store.KindApprovalRequest, Client: "acme", Site: "hq", ID: "hq-appr", Payload: []byte("original")}); err != nil {
+		t.Fatal(err)
+	}
+	rogue := dialRaw(t, p, branch)
+	got := rogue.exchange(
+		&pb.Outcome{GoalId: "hq-goal", Summary: "closed by branch"},
+		&pb.ApprovalRequest{ApprovalId: "hq-appr"},
+		&pb.Outcome{GoalId: "branch-local", Summary: "a goal submitted on branch"},
+	)
+	if len(got) != 3 || errorCode(got[0]) != pb.ErrorCode_ERROR_CODE_FORBIDDEN || errorCode(got[1]) != pb.ErrorCode_ERROR_CODE_FORBIDDEN {
+		t.Fatalf("branch's writes for hq's goal and approval id: %v, want FORBIDDEN twice", got)
+	}
+	if a, ok := got[2].(*pb.Ack); !ok || a.GetItemId() != "branch-local" {
+		t.Errorf("outcome of a goal nobody assigned: %v, want Ack", got[2])
+	}
+	if _, err := p.store.Item(ctx, store.KindOutcome, "acme", "hq-goal"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("branch's outcome for hq's goal was stored: %v", err)
+	}
+	if it, err := p.store.Item(ctx, store.KindApprovalRequest, "acme", "hq-appr"); err != nil || it.Site != "hq" || string(it.Payload) != "original" {
+		t.Errorf("hq's approval request = %+v, %v; want it untouched", it, err)
+	}
+	// hq closes its own goal; its retry of an id it holds is acknowledged.
+	got = dialRaw(t, p, hq).exchange(&pb.Outcome{GoalId: "hq-goal", Summary: "unlocked"}, &pb.ApprovalRequest{ApprovalId: "hq-appr"})
+	for i, m := range got {
+		if _, ok := m.(*pb.Ack); !ok {
+			t.Errorf("hq's write %d: %v, want Ack", i, m)
+		}
+	}
+	if it, err := p.store.Item(ctx, store.KindOutcome, "acme", "hq-goal"); err != nil || it.Site != "hq" {
+		t.Errorf("hq's outcome = %+v, %v", it, err)
+	}
+	logs := p.logs.String()
+	for _, want := range []string{"refused outcome for another site's goal", "refused item whose id another site of the client holds"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("control plane did not log %q", want)
+		}
+	}
+}
+
 // TestSyncVersionNegotiation: a runner that speaks no version the control
 // plane speaks gets Error UNSUPPORTED_VERSION on the control stream, and a
 // peer without a site certificate is not let in.

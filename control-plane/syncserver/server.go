@@ -33,6 +33,8 @@ type Store interface {
 	GoalsAfter(ctx context.Context, client, site string, after uint64, limit int) ([]store.Goal, error)
 	DecisionsAfter(ctx context.Context, client, site string, after uint64, limit int) ([]store.Decision, error)
 	PutItem(ctx context.Context, it store.Item) (bool, error)
+	Item(ctx context.Context, kind store.Kind, client, id string) (store.Item, error)
+	Goal(ctx context.Context, client, id string) (store.Goal, error)
 	LatestCheckpoint(ctx context.Context, client, site string) (store.Checkpoint, error)
 	PutCheckpoint(ctx context.Context, c store.Checkpoint) error
 	AppendAudit(ctx context.Context, client, site string, first uint64, records [][]byte) error

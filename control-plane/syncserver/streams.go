@@ -163,6 +163,21 @@ func (s *Server) applyItem(ctx context.Context, id store.Identity, m proto.Messa
 		return refuse(pb.ErrorCode_ERROR_CODE_FORBIDDEN, it.ID, fmt.Sprintf(
 			"this site's certificate names %s/%s; it may not write for %s/%s", id.Client, id.Site, claimClient, claimSite))
 	}
+	if it.Kind == store.KindOutcome {
+		// An outcome belongs to its goal's site: a site of the same client
+		// must not close another site's goal (a goal the control plane
+		// did not assign, submitted on the site, has no row).
+		g, err := s.store.Goal(ctx, id.Client, it.ID)
+		switch {
+		case err == nil && g.Site != id.Site:
+			log.Warn("refused outcome for another site's goal", "goal", it.ID, "goal_site", g.Site)
+			return refuse(pb.ErrorCode_ERROR_CODE_FORBIDDEN, it.ID, fmt.Sprintf(
+				"goal %s was assigned to site %s, not this site %s", it.ID, g.Site, id.Site))
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			log.Error("read goal", "goal", it.ID, "err", err)
+			return &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNAVAILABLE, ItemId: it.ID, Message: "store unavailable", Retryable: true}
+		}
+	}
 	it.Client, it.Site, it.Payload, it.ReceivedAt = id.Client, id.Site, payload, s.now()
 	applied, err := s.store.PutItem(ctx, it)
 	if err != nil {
@@ -171,6 +186,13 @@ func (s *Server) applyItem(ctx context.Context, id store.Identity, m proto.Messa
 	}
 	if applied {
 		s.stats.observe(it.Kind, m, it.ReceivedAt)
+	} else if prev, err := s.store.Item(ctx, it.Kind, it.Client, it.ID); err == nil && prev.Site != id.Site {
+		// Item ids are unique per client: a repeat from this site is a
+		// retry (acknowledged again), but another site's id is not this
+		// site's to reuse, and its item was not stored.
+		log.Warn("refused item whose id another site of the client holds", "kind", string(it.Kind), "item", it.ID, "holder", prev.Site)
+		return refuse(pb.ErrorCode_ERROR_CODE_FORBIDDEN, it.ID, fmt.Sprintf(
+			"%s id %s of client %s is held by another site; this item was not stored", it.Kind, it.ID, it.Client))
 	}
 	log.Debug("item received", "kind", string(it.Kind), "item", it.ID, "applied", applied)
 	return &pb.Ack{Stream: string(it.Kind), ItemId: it.ID}
