@@ -39,7 +39,9 @@ type EnrollTokenView struct {
 	State string `json:"state"`
 }
 
-func enrollTokenView(t store.Token, now time.Time) EnrollTokenView {
+// NewEnrollTokenView returns t as the API and the CLI list it, in its state
+// at now.
+func NewEnrollTokenView(t store.Token, now time.Time) EnrollTokenView {
 	return EnrollTokenView{ID: t.ID(), Kind: t.Kind(), Client: t.Client, Site: t.Site, Uses: t.Uses, MaxUses: t.MaxUses,
 		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, State: t.State(now)}
 }
@@ -74,7 +76,7 @@ func (s *Server) EnrollTokens(ctx context.Context, p auth.Principal, client stri
 	now := s.now()
 	out := make([]EnrollTokenView, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, enrollTokenView(t, now))
+		out = append(out, NewEnrollTokenView(t, now))
 	}
 	return out, nil
 }
@@ -93,7 +95,7 @@ func (s *Server) RevokeEnrollToken(ctx context.Context, p auth.Principal, client
 		return EnrollTokenView{}, err
 	}
 	s.log.Info("enrollment token revoked", "token_id", t.ID(), "client", client, "fleet", t.Fleet, "uses", t.Uses, "user", p.User)
-	return enrollTokenView(t, s.now()), nil
+	return NewEnrollTokenView(t, s.now()), nil
 }
 
 func (s *Server) listEnrollTokens(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

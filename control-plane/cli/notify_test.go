@@ -21,6 +21,7 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/cli"
 	"github.com/sitewarden/sitewarden/control-plane/notify"
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 )
 
@@ -113,7 +114,7 @@ func startServerProcess(t *testing.T, state, cfgPath string) *exec.Cmd {
 	if err != nil {
 		t.Fatalf("sitewarden not in PATH (TestMain installs it): %v", err)
 	}
-	logs := &syncBuf{}
+	logs := &testsupport.Buffer{}
 	cmd := exec.Command(bin, "server", "--state", state, "--listen", freeAddr(t), "--http-listen", freeAddr(t), "--notify-config", cfgPath, "--log-level", "info")
 	cmd.Stderr, cmd.Stdout = logs, io.Discard
 	if err := cmd.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/auth"
 	"github.com/sitewarden/sitewarden/control-plane/cli"
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 )
 
@@ -35,7 +36,7 @@ type testServer struct {
 func startTestServer(t *testing.T, ctx context.Context, extra ...string) *testServer {
 	t.Helper()
 	state, syncAddr, httpAddr := t.TempDir(), freeAddr(t), freeAddr(t)
-	serverErr := &syncBuf{}
+	serverErr := &testsupport.Buffer{}
 	done := make(chan int, 1)
 	sctx, stop := context.WithCancel(ctx)
 	go func() {

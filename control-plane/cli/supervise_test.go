@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,25 +17,9 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/api"
 	"github.com/sitewarden/sitewarden/control-plane/cli"
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // freeAddr returns a loopback address whose port is free for TCP and UDP.
 func freeAddr(t *testing.T) string {
@@ -65,7 +48,7 @@ func TestSupervisorCLIAgainstRealServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	state, syncAddr, httpAddr := t.TempDir(), freeAddr(t), freeAddr(t)
-	serverErr := &syncBuf{}
+	serverErr := &testsupport.Buffer{}
 	done := make(chan int, 1)
 	sctx, stop := context.WithCancel(ctx)
 	go func() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sitewarden/sitewarden/control-plane/api"
 	"github.com/sitewarden/sitewarden/control-plane/enroll"
 	"github.com/sitewarden/sitewarden/control-plane/store"
 )
@@ -124,25 +125,11 @@ revoke --client C ID' stops it at once.`,
 	return cmd
 }
 
-// tokenRow is a token as 'token list' and 'token revoke' print it: never
-// the secret or its hash, only the ID.
-type tokenRow struct {
-	ID        string    `json:"id"`
-	Kind      string    `json:"kind"` // site or fleet
-	Client    string    `json:"client"`
-	Site      string    `json:"site,omitempty"`
-	Uses      int       `json:"uses"`
-	MaxUses   int       `json:"max_uses"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-	State     string    `json:"state"` // usable, used, expired, revoked
-}
+// tokenRow is a token as 'token list' and 'token revoke' print it, the
+// API's view: never the secret or its hash, only the ID.
+type tokenRow = api.EnrollTokenView
 
-func tokenRowOf(t store.Token, now time.Time) tokenRow {
-	return tokenRow{ID: t.ID(), Kind: t.Kind(), Client: t.Client, Site: t.Site, Uses: t.Uses, MaxUses: t.MaxUses,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, State: t.State(now)}
-}
+func tokenRowOf(t store.Token, now time.Time) tokenRow { return api.NewEnrollTokenView(t, now) }
 
 func printTokens(w io.Writer, rows []tokenRow, format string) error {
 	if format == "json" {

@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/sitewarden/sitewarden/control-plane/store"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 )
 
 func TestDeliverSignedEscalation(t *testing.T) {
@@ -289,7 +289,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	rc.respond = func(int) (int, time.Duration) { return http.StatusInternalServerError, 0 }
 	tg := rc.target("psa", FormatJSON)
 	tg.URL = rc.URL + "/services/PATH-TOKEN-123?key=QUERY-TOKEN-456"
-	var logs syncBuffer
+	var logs testsupport.Buffer
 	cfg := fastConfig(tg)
 	n, err := New(cfg, st, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
@@ -313,21 +313,4 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			t.Errorf("%q reached the log or the outbox:\n%s", secret, all)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
