@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,9 +197,10 @@ func TestRestartDeliversPendingOnce(t *testing.T) {
 	path := tempDB(t)
 	st := openLite(t, path)
 	rc := newReceiver(t)
-	down := true
+	var down atomic.Bool // read by the receiver's handler, set by the test
+	down.Store(true)
 	rc.respond = func(int) (int, time.Duration) {
-		if down {
+		if down.Load() {
 			return http.StatusServiceUnavailable, 0
 		}
 		return http.StatusOK, 0
@@ -214,9 +216,7 @@ func TestRestartDeliversPendingOnce(t *testing.T) {
 	})
 	stop()
 	st.Close()
-	rc.mu.Lock()
-	down = false
-	rc.mu.Unlock()
+	down.Store(false)
 
 	st = openLite(t, path)
 	defer st.Close()
