@@ -500,7 +500,9 @@ type PluginStatus struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	// state is one of "ready", "stopped", "crashed", "refused" (pin mismatch).
+	// state is one of "ready", "stopped", "crashed", "refused" (the runner will
+	// not run it as installed: binary missing or not matching its pin, or a
+	// required credential key missing); last_error says what to fix.
 	State         string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
 	LastError     string `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
