@@ -19,6 +19,7 @@ func (s *Server) Pages() []Page {
 		s.escalationPages(),
 		s.approvalPages(),
 		s.sitePages(),
+		s.tokenPages(),
 		s.auditPages(),
 		s.reportPages(),
 		s.samplePages(),

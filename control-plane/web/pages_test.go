@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sitewarden/sitewarden/control-plane/auth"
+	"github.com/sitewarden/sitewarden/control-plane/store"
 )
 
 var (
@@ -57,18 +58,20 @@ func TestEveryPageEveryRole(t *testing.T) {
 		"GET /escalations":                      {fixed("/escalations?client=acme&state=open&age=1h&workflow=account_unlock&site=hq"), nil, all, 200},
 		"GET /escalations/{client}/{id}":        {per("/escalations/acme/e-claim-%s"), nil, all, 200},
 		"POST /escalations/{client}/{id}/claim": {per("/escalations/acme/e-claim-%s/claim"), nil, writers, 303},
-		"POST /escalations/{client}/{id}/resolve": {per("/escalations/acme/e-resolve-%s/resolve"), form("note", "fixed the DC"), writers, 303},
-		"POST /escalations/{client}/{id}/return":  {per("/escalations/acme/e-return-%s/return"), form("guidance", "use the secondary DC"), writers, 303},
-		"GET /approvals":                          {fixed("/approvals?client=acme"), nil, all, 200},
-		"GET /approvals/{client}/{id}":            {per("/approvals/acme/a-approve-%s"), nil, all, 200},
-		"POST /approvals/{client}/{id}/approve":   {per("/approvals/acme/a-approve-%s/approve"), form("reason", "called the user"), writers, 303},
-		"POST /approvals/{client}/{id}/deny":      {per("/approvals/acme/a-deny-%s/deny"), form("reason", "not verified"), writers, 303},
-		"GET /sites":                              {fixed("/sites?client=acme"), nil, all, 200},
-		"POST /sites/enrollment-tokens":           {fixed("/sites/enrollment-tokens"), form("client", "acme", "site", "new-%s", "ttl", "1h"), enrolls, 200},
-		"GET /sites/{client}/{site}":              {fixed("/sites/acme/hq"), nil, all, 200},
-		"GET /audit":                              {fixed("/audit?client=acme&site=hq&kind=action_result&from=2026-11-01&to=2026-12-01"), nil, all, 200},
-		"GET /audit/export":                       {fixed("/audit/export?client=acme&site=hq"), nil, all, 200},
-		"GET /report":                             {fixed("/report?client=acme&month=2026-11"), nil, all, 200},
+		"POST /escalations/{client}/{id}/resolve":            {per("/escalations/acme/e-resolve-%s/resolve"), form("note", "fixed the DC"), writers, 303},
+		"POST /escalations/{client}/{id}/return":             {per("/escalations/acme/e-return-%s/return"), form("guidance", "use the secondary DC"), writers, 303},
+		"GET /approvals":                                     {fixed("/approvals?client=acme"), nil, all, 200},
+		"GET /approvals/{client}/{id}":                       {per("/approvals/acme/a-approve-%s"), nil, all, 200},
+		"POST /approvals/{client}/{id}/approve":              {per("/approvals/acme/a-approve-%s/approve"), form("reason", "called the user"), writers, 303},
+		"POST /approvals/{client}/{id}/deny":                 {per("/approvals/acme/a-deny-%s/deny"), form("reason", "not verified"), writers, 303},
+		"GET /sites":                                         {fixed("/sites?client=acme"), nil, all, 200},
+		"POST /sites/enrollment-tokens":                      {fixed("/sites/enrollment-tokens"), form("client", "acme", "site", "new-%s", "ttl", "1h"), enrolls, 200},
+		"GET /sites/{client}/{site}":                         {fixed("/sites/acme/hq"), nil, all, 200},
+		"GET /sites/enrollment-tokens":                       {fixed("/sites/enrollment-tokens?client=acme"), nil, enrolls, 200},
+		"POST /sites/enrollment-tokens/{client}/{id}/revoke": {fixed("/sites/enrollment-tokens/acme/" + store.TokenID(e.putToken("acme", "", "e", 3, t0.Add(time.Hour))) + "/revoke"), nil, enrolls, 303},
+		"GET /audit":        {fixed("/audit?client=acme&site=hq&kind=action_result&from=2026-11-01&to=2026-12-01"), nil, all, 200},
+		"GET /audit/export": {fixed("/audit/export?client=acme&site=hq"), nil, all, 200},
+		"GET /report":       {fixed("/report?client=acme&month=2026-11"), nil, all, 200},
 	}
 	e.seedReview()
 	for k, rw := range reviewPageRows(t) {

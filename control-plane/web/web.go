@@ -42,6 +42,8 @@ type Actions interface {
 	Approval(ctx context.Context, p auth.Principal, client, id string) (api.ApprovalView, *pb.ApprovalRequest, error)
 	Decide(ctx context.Context, p auth.Principal, client, id string, verdict pb.Verdict, note string) (api.ApprovalView, error)
 	CreateEnrollToken(ctx context.Context, p auth.Principal, req api.EnrollRequest) (string, time.Time, error)
+	EnrollTokens(ctx context.Context, p auth.Principal, client string) ([]api.EnrollTokenView, error)
+	RevokeEnrollToken(ctx context.Context, p auth.Principal, client, id string) (api.EnrollTokenView, error)
 	GoalDetail(ctx context.Context, p auth.Principal, client, id string) (api.GoalView, *pb.Goal, *pb.Outcome, error)
 	ExportAudit(ctx context.Context, p auth.Principal, client, site string, from, to time.Time, w io.Writer, progress func(done, total uint64)) (api.ExportSummary, error)
 }
@@ -68,6 +70,7 @@ type Store interface {
 	store.SiteDetail
 	AuditRecords(ctx context.Context, client, site string, from uint64, limit int) ([][]byte, error)
 	LatestScope(ctx context.Context, client string) (store.ScopeVersion, error)
+	TokenSites(ctx context.Context, client string, perToken int) (map[string][]store.TokenSite, error)
 }
 
 var (
