@@ -30,7 +30,9 @@ type testServer struct {
 	ctx    context.Context
 	state  string
 	common []string
-	admin  string // the admin's API token
+	admin  string              // the admin's API token
+	setup  string              // the one-time setup link it printed (used)
+	log    *testsupport.Buffer // the server's stderr
 }
 
 func startTestServer(t *testing.T, ctx context.Context, extra ...string) *testServer {
@@ -64,7 +66,8 @@ func startTestServer(t *testing.T, ctx context.Context, extra ...string) *testSe
 	if setup == "" {
 		t.Fatalf("no setup link printed within 30s: %s", serverErr.String())
 	}
-	s := &testServer{t: t, ctx: ctx, state: state, common: []string{"--server", "https://" + httpAddr, "--ca", filepath.Join(state, "ca", "ca.pem")}}
+	s := &testServer{t: t, ctx: ctx, state: state, common: []string{"--server", "https://" + httpAddr, "--ca", filepath.Join(state, "ca", "ca.pem")},
+		setup: setup, log: serverErr}
 	t.Setenv("SITEWARDEN_TOKEN", "")
 	t.Setenv("SITEWARDEN_PASSWORD", "a long enough passphrase")
 	for i := 0; ; i++ {

@@ -1,12 +1,10 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sitewarden/sitewarden/control-plane/api"
-	"github.com/sitewarden/sitewarden/control-plane/cli"
 	"github.com/sitewarden/sitewarden/control-plane/store"
-	"github.com/sitewarden/sitewarden/internal/testsupport"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 )
 
@@ -47,67 +43,16 @@ func freeAddr(t *testing.T) string {
 func TestSupervisorCLIAgainstRealServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	state, syncAddr, httpAddr := t.TempDir(), freeAddr(t), freeAddr(t)
-	serverErr := &testsupport.Buffer{}
-	done := make(chan int, 1)
-	sctx, stop := context.WithCancel(ctx)
-	go func() {
-		done <- cli.Run(sctx, []string{"server", "--state", state, "--listen", syncAddr, "--http-listen", httpAddr, "--log-level", "warn"}, &bytes.Buffer{}, serverErr)
-	}()
-	defer func() {
-		stop()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("server exit code %d: %s", code, serverErr.String())
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("server did not stop within 20s")
-		}
-	}()
-	re := regexp.MustCompile(`--setup (admin\.sws_[A-Za-z0-9_-]+)`)
-	var setup string
-	for deadline := time.Now().Add(30 * time.Second); setup == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(serverErr.String()); m != nil {
-			setup = m[1]
-		}
-	}
-	if setup == "" {
-		t.Fatalf("no setup link printed within 30s: %s", serverErr.String())
-	}
-	if strings.Contains(serverErr.String(), `"msg"`) && strings.Contains(serverErr.String(), setup+`"`) {
+	s := startTestServer(t, ctx)
+	if strings.Contains(s.log.String(), `"msg"`) && strings.Contains(s.log.String(), s.setup+`"`) {
 		t.Error("the setup secret appears inside a log record")
 	}
-	common := []string{"--server", "https://" + httpAddr, "--ca", filepath.Join(state, "ca", "ca.pem")}
+	state, token := s.state, s.admin
 	run := func(want int, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := cli.Run(ctx, append(args, common...), &out, &errb)
-		if code != want {
-			t.Fatalf("sitewarden %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out.String(), errb.String())
-		}
-		return out.String() + errb.String()
+		return s.run("", want, args...)
 	}
-	t.Setenv("SITEWARDEN_TOKEN", "")
-	t.Setenv("SITEWARDEN_PASSWORD", "a long enough passphrase")
-	// The API may need a moment after the link is printed.
-	var out, errb bytes.Buffer
-	for i := 0; ; i++ {
-		out.Reset()
-		errb.Reset()
-		if cli.Run(ctx, append([]string{"setup", "--setup", setup}, common...), &out, &errb) == 0 {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("setup: %s", errb.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	run(1, "setup", "--setup", setup) // the link works once
-	token := strings.TrimSpace(strings.SplitN(run(0, "login", "--user", "admin"), "\n", 2)[0])
-	if !strings.HasPrefix(token, "swt_") {
-		t.Fatalf("login printed %q, want an API token", token)
-	}
+	run(1, "setup", "--setup", s.setup) // the link works once
 	if msg := run(2, "sites", "list", "--client", "acme"); !strings.Contains(msg, "SITEWARDEN_TOKEN") {
 		t.Errorf("no token: %s", msg)
 	}
