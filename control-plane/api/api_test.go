@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +22,13 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/enroll"
 	"github.com/sitewarden/sitewarden/control-plane/store"
 	"github.com/sitewarden/sitewarden/control-plane/syncserver"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 )
 
 const password = "a long enough passphrase"
 
 var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-
-type notes struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (n *notes) Notify(client, site, topic string, version uint64) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.calls = append(n.calls, fmt.Sprintf("%s/%s %s %d", client, site, topic, version))
-	return 1
-}
 
 type env struct {
 	t      *testing.T
@@ -49,7 +37,7 @@ type env struct {
 	auth   *auth.Service
 	api    *api.Server
 	tokens map[auth.Role]string
-	notes  *notes
+	notes  *testsupport.Notifier
 	logs   *bytes.Buffer
 }
 
@@ -82,7 +70,7 @@ func newEnv(t *testing.T) *env {
 		tok, err := enroll.CreateToken(ctx, st, ca, "127.0.0.1:7443", store.Identity{Tenant: "msp", Client: client, Site: site}, ttl, t0)
 		return tok.Encode(), tok.Expires, err
 	}
-	e := &env{t: t, st: st, auth: a, tokens: map[auth.Role]string{}, notes: &notes{}, logs: logs}
+	e := &env{t: t, st: st, auth: a, tokens: map[auth.Role]string{}, notes: &testsupport.Notifier{}, logs: logs}
 	fleetFn := func(ctx context.Context, client string, uses int, ttl time.Duration) (string, time.Time, error) {
 		tok, err := enroll.CreateFleetToken(ctx, st, ca, "127.0.0.1:7443", "msp", client, uses, ttl, t0)
 		return tok.Encode(), tok.Expires, err
@@ -392,8 +380,8 @@ func TestApproveDeliversDecisionAndGoalNotifies(t *testing.T) {
 		t.Errorf("goal for unknown site: %d %+v", code, er)
 	}
 	want := []string{fmt.Sprintf("acme/hq approvals %d", ds[0].Cursor), fmt.Sprintf("acme/hq goals %d", g.Cursor)}
-	if strings.Join(e.notes.calls, ";") != strings.Join(want, ";") {
-		t.Errorf("notifications %v, want %v", e.notes.calls, want)
+	if strings.Join(e.notes.Calls(), ";") != strings.Join(want, ";") {
+		t.Errorf("notifications %v, want %v", e.notes.Calls(), want)
 	}
 }
 

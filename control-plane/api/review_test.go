@@ -158,15 +158,15 @@ func TestScopeProposalTwoPeople(t *testing.T) {
 	if code, _ := e.do("POST", "/api/v1/scopes/proposals/"+v.ID+"/approve", e.tokens[auth.RoleSupervisor], `{}`, nil); code != 403 {
 		t.Errorf("supervisor approval: %d, want 403", code)
 	}
-	if len(e.notes.calls) != 0 {
-		t.Fatalf("notified before approval: %v", e.notes.calls)
+	if len(e.notes.Calls()) != 0 {
+		t.Fatalf("notified before approval: %v", e.notes.Calls())
 	}
 	var done api.ProposalView
 	if code, raw := e.do("POST", "/api/v1/scopes/proposals/"+v.ID+"/approve", lead, `{"note":"reviewed the widening"}`, &done); code != 200 || done.Status != "approved" || done.Version != 1 || done.DecidedBy != "lee" {
 		t.Fatalf("approval: %d %s", code, raw)
 	}
-	if fmt.Sprint(e.notes.calls) != "[acme/ scope 1]" {
-		t.Errorf("notifications = %v, want the client's sites told of scope v1", e.notes.calls)
+	if fmt.Sprint(e.notes.Calls()) != "[acme/ scope 1]" {
+		t.Errorf("notifications = %v, want the client's sites told of scope v1", e.notes.Calls())
 	}
 	sv, err := e.st.LatestScope(context.Background(), "acme")
 	if err != nil {

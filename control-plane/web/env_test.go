@@ -26,6 +26,7 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/store"
 	"github.com/sitewarden/sitewarden/control-plane/web"
 	"github.com/sitewarden/sitewarden/control-plane/web/webtest"
+	"github.com/sitewarden/sitewarden/internal/testsupport"
 	"github.com/sitewarden/sitewarden/protocol/audit"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
 )
@@ -35,18 +36,6 @@ const password = "a long enough passphrase"
 // t0 is the tests' clock: a fixed time, so expiries are deterministic.
 var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
-type notes struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (n *notes) Notify(client, site, topic string, version uint64) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.calls = append(n.calls, fmt.Sprintf("%s/%s %s %d", client, site, topic, version))
-	return 1
-}
-
 type env struct {
 	t     *testing.T
 	st    *store.SQLite
@@ -54,7 +43,7 @@ type env struct {
 	ui    *web.Server
 	auth  *auth.Service
 	api   *api.Server
-	notes *notes
+	notes *testsupport.Notifier
 	logs  *bytes.Buffer
 	vkey  string
 }
@@ -92,7 +81,7 @@ func newEnv(t testing.TB, st *store.SQLite) *env {
 		tok, err := enroll.CreateToken(ctx, st, ca, "127.0.0.1:7443", store.Identity{Tenant: "msp", Client: client, Site: site}, ttl, t0)
 		return tok.Encode(), tok.Expires, err
 	}
-	e := &env{st: st, notes: &notes{}, logs: logs, auth: a}
+	e := &env{st: st, notes: &testsupport.Notifier{}, logs: logs, auth: a}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}

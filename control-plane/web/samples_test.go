@@ -174,8 +174,8 @@ func TestGovernancePages(t *testing.T) {
 	if v, err := e.st.LatestScope(context.Background(), "acme"); err != nil || v.Version != 1 {
 		t.Errorf("latest scope = %+v, %v", v, err)
 	}
-	if !strings.Contains(fmt.Sprint(e.notes.calls), "acme/ scope 1") {
-		t.Errorf("notifications = %v", e.notes.calls)
+	if !strings.Contains(fmt.Sprint(e.notes.Calls()), "acme/ scope 1") {
+		t.Errorf("notifications = %v", e.notes.Calls())
 	}
 	if _, body := lead.get("/scopes?client=acme"); !strings.Contains(body, id) || !strings.Contains(body, "<td>governance_lead</td><td>admin</td>") {
 		t.Errorf("scopes page lacks the version's proposer and approver: %.3000s", body)
