@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -167,26 +166,11 @@ func testFleetRace(t *testing.T, s store.Store) {
 func FleetRace(t *testing.T, stores []store.Store, hash string, n int) int {
 	t.Helper()
 	c := ctx(t)
-	var wg sync.WaitGroup
-	errs := make([]error, n)
 	at := t0.Add(time.Minute)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = stores[i%len(stores)].EnrollFleetSite(c, hash, fleetSite(fmt.Sprintf("race-%d", i), at), at)
-		}()
-	}
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, store.ErrTokenExhausted):
-			t.Errorf("concurrent fleet enrollment: %v, want nil or ErrTokenExhausted", err)
-		}
-	}
+	won := raceWins(t, n, store.ErrTokenExhausted, "concurrent fleet enrollment", func(i int) error {
+		_, err := stores[i%len(stores)].EnrollFleetSite(c, hash, fleetSite(fmt.Sprintf("race-%d", i), at), at)
+		return err
+	})
 	sites, err := stores[0].Sites(c, "acme")
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,10 +20,7 @@ type OpenReview func(t *testing.T) ReviewStore
 
 // RunReview runs the store.Review contract suite against stores made by open.
 func RunReview(t *testing.T, open OpenReview) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, ReviewStore)
-	}{
+	tests := []contractCase[ReviewStore]{
 		{"ItemsReceivedWindowAndCursor", testItemsReceived},
 		{"SampleBatchOncePerDay", testSampleBatch},
 		{"SamplesGradeAndAccuracy", testGrades},
@@ -32,17 +28,7 @@ func RunReview(t *testing.T, open OpenReview) {
 		{"ProposalConcurrentApprove", testProposalRace},
 		{"QueueSizes", testQueueSizes},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("close: %v", err)
-				}
-			})
-			tt.fn(t, s)
-		})
-	}
+	runCases(t, open, tests)
 }
 
 var day0 = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
@@ -357,25 +343,9 @@ func testProposalRace(t *testing.T, s ReviewStore) {
 	if err := s.CreateProposal(c, proposal("p1", "acme", "ann", 0, t0)); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.ApproveProposal(c, "p1", fmt.Sprintf("lead%d", i), "", store.ScopeVersion{Client: "acme", Version: 1, Bundle: []byte{byte(i)}, CreatedAt: t0}, t0)
-		}()
-	}
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("concurrent approval: %v, want nil or ErrConflict", err)
-		}
-	}
+	won := raceWins(t, 4, store.ErrConflict, "concurrent approval", func(i int) error {
+		return s.ApproveProposal(c, "p1", fmt.Sprintf("lead%d", i), "", store.ScopeVersion{Client: "acme", Version: 1, Bundle: []byte{byte(i)}, CreatedAt: t0}, t0)
+	})
 	if won != 1 {
 		t.Errorf("%d concurrent approvals succeeded, want exactly 1", won)
 	}

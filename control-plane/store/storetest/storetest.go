@@ -20,10 +20,7 @@ type Open func(t *testing.T) store.Store
 
 // Run runs the contract suite against stores made by open.
 func Run(t *testing.T, open Open) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, store.Store)
-	}{
+	tests := []contractCase[store.Store]{
 		{"Sites", testSites},
 		{"TokenConsumeOnce", testTokens},
 		{"TokenConcurrentConsume", testTokenRace},
@@ -42,17 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"EscalationClaimResolve", testEscalationStates},
 		{"ItemGoalDecisionLookups", testLookups},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("close: %v", err)
-				}
-			})
-			tt.fn(t, s)
-		})
-	}
+	runCases(t, open, tests)
 }
 
 func ctx(t *testing.T) context.Context {
@@ -167,25 +154,10 @@ func testTokenRace(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	const n = 8
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = s.ConsumeToken(c, "race", t0)
-		}()
-	}
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, store.ErrTokenUsed):
-			t.Errorf("concurrent consume: %v, want nil or ErrTokenUsed", err)
-		}
-	}
+	won := raceWins(t, n, store.ErrTokenUsed, "concurrent consume", func(i int) error {
+		_, err := s.ConsumeToken(c, "race", t0)
+		return err
+	})
 	if won != 1 {
 		t.Errorf("%d of %d concurrent consumes succeeded, want exactly 1", won, n)
 	}
@@ -392,5 +364,50 @@ func testInvalid(t *testing.T, s store.Store) {
 	}
 	if _, err := s.AddGoal(c, store.Goal{Client: "acme", Site: "hq"}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("AddGoal without id: %v, want ErrInvalid", err)
+	}
+}
+
+// raceWins runs fn(0..n-1) concurrently and returns how many succeeded;
+// every failure must be loser (the error a race's loser gets), or the test
+// fails naming what raced.
+func raceWins(t *testing.T, n int, loser error, what string, fn func(i int) error) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, loser):
+			t.Errorf("%s: %v, want nil or %v", what, err, loser)
+		}
+	}
+	return won
+}
+
+// contractCase is one named test of a contract suite over stores of type S.
+type contractCase[S any] struct {
+	name string
+	fn   func(*testing.T, S)
+}
+
+// runCases runs each case as a subtest on a fresh store from open, closed
+// after it.
+func runCases[S interface{ Close() error }](t *testing.T, open func(*testing.T) S, cases []contractCase[S]) {
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
+			tt.fn(t, s)
+		})
 	}
 }
