@@ -1,8 +1,6 @@
 package notify
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
+	"github.com/sitewarden/sitewarden/internal/yamlstrict"
 )
 
 // Event types.
@@ -249,7 +247,7 @@ func DecodeConfig(raw []byte) (Config, error) {
 	if len(raw) > maxConfigSize {
 		return c, cfgErr("file is %d bytes, over the %d limit", len(raw), maxConfigSize)
 	}
-	if err := decodeYAML(raw, &c); err != nil {
+	if err := yamlstrict.Decode(raw, &c); err != nil {
 		// The decoder's message quotes the offending source; a URL with
 		// its token could be in it, so keep only the first line.
 		msg, _, _ := strings.Cut(err.Error(), "\n")
@@ -264,19 +262,6 @@ func DecodeConfig(raw []byte) (Config, error) {
 		}
 	}
 	return c, c.Validate()
-}
-
-// decodeYAML decodes strictly. goccy/go-yaml v1.19.2 panics on some
-// malformed input (a tag on a node where a sequence is expected, found by
-// FuzzDecodeConfig, seed testdata/fuzz/FuzzDecodeConfig/bd7f9cd6592ebfb5):
-// that is an error here, not a crash of the server.
-func decodeYAML(raw []byte, v any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = errors.New("malformed YAML (the decoder failed on it)")
-		}
-	}()
-	return yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict()).Decode(v)
 }
 
 // LoadConfig reads and decodes the configuration file at path. It refuses

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/sitewarden/sitewarden/internal/yamlstrict"
 	"github.com/sitewarden/sitewarden/protocol"
 )
 
@@ -99,9 +99,9 @@ func Load(path string, optional bool) (Config, error) {
 // (unknown keys are errors naming their line), and validates the result.
 func Parse(raw []byte) (Config, error) {
 	c := DefaultConfig()
-	err := guardYAML(func() error { return yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict()).Decode(&c) })
+	err := yamlstrict.Decode(raw, &c)
 	switch {
-	case errors.Is(err, errMalformedYAML):
+	case errors.Is(err, yamlstrict.ErrMalformed):
 		return c, err
 	case err != nil:
 		return c, errors.New(yaml.FormatError(err, false, true))

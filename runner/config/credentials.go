@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,8 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/goccy/go-yaml"
-
+	"github.com/sitewarden/sitewarden/internal/yamlstrict"
 	"github.com/sitewarden/sitewarden/plugins/sdk"
 )
 
@@ -56,7 +54,7 @@ func LoadCredentials(path string) (*Credentials, error) {
 // quote the file: the decoder's message can hold the offending value.
 func parseCredentials(raw []byte) (*Credentials, error) {
 	c := &Credentials{byPlugin: map[string]map[string]string{}}
-	err := guardYAML(func() error { return yaml.NewDecoder(bytes.NewReader(raw), yaml.Strict()).Decode(&c.byPlugin) })
+	err := yamlstrict.Decode(raw, &c.byPlugin)
 	if err != nil {
 		return nil, errors.New("not a map of plugin name to key/value strings; fix its YAML")
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/sitewarden/sitewarden/internal/yamlstrict"
 )
 
 // maxConfigFile bounds the configuration file Set rewrites.
@@ -37,9 +39,9 @@ func Set(path string, values map[string]string) error {
 	case len(raw) > maxConfigFile:
 		return fmt.Errorf("config %s: %d bytes, limit %d", path, len(raw), maxConfigFile)
 	default:
-		err := guardYAML(func() error { return yaml.UnmarshalWithOptions(raw, &doc, yaml.UseOrderedMap()) })
+		err := yamlstrict.Guard(func() error { return yaml.UnmarshalWithOptions(raw, &doc, yaml.UseOrderedMap()) })
 		switch {
-		case errors.Is(err, errMalformedYAML):
+		case errors.Is(err, yamlstrict.ErrMalformed):
 			return fmt.Errorf("config %s: %w", path, err)
 		case err != nil:
 			return fmt.Errorf("config %s: %s", path, yaml.FormatError(err, false, true))
@@ -61,8 +63,8 @@ func Set(path string, values map[string]string) error {
 		}
 	}
 	var out []byte
-	err = guardYAML(func() (err error) { out, err = yaml.Marshal(doc); return err })
-	if errors.Is(err, errMalformedYAML) {
+	err = yamlstrict.Guard(func() (err error) { out, err = yaml.Marshal(doc); return err })
+	if errors.Is(err, yamlstrict.ErrMalformed) {
 		// The encoder panics on some keys a decoded file can hold (a
 		// number: "0: x", found by FuzzSet).
 		return fmt.Errorf("config %s: %w", path, err)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sitewarden/sitewarden/internal/yamlstrict"
 )
 
 // addSeeds adds every file of testdata/dir to f's corpus.
@@ -24,7 +26,7 @@ func addSeeds(f *testing.F, dir string) {
 }
 
 // FuzzParse: any bytes as config.yaml give a validated Config or an error,
-// never a panic (the YAML library's panics become errMalformedYAML).
+// never a panic (the YAML library's panics become yamlstrict.ErrMalformed).
 func FuzzParse(f *testing.F) {
 	addSeeds(f, "config")
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -82,8 +84,8 @@ func FuzzSet(f *testing.F) {
 // of the service or of the MSI's configure step.
 func TestMalformedYAMLIsAnError(t *testing.T) {
 	raw := []byte("state_dir: /x\ncontrol_planes: !0000\n0000000000000000000000000")
-	if _, err := Parse(raw); !errors.Is(err, errMalformedYAML) {
-		t.Errorf("Parse: %v, want errMalformedYAML", err)
+	if _, err := Parse(raw); !errors.Is(err, yamlstrict.ErrMalformed) {
+		t.Errorf("Parse: %v, want yamlstrict.ErrMalformed", err)
 	}
 	if _, err := parseCredentials(raw); err == nil {
 		t.Error("parseCredentials accepted it")
@@ -92,8 +94,8 @@ func TestMalformedYAMLIsAnError(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(path, false); !errors.Is(err, errMalformedYAML) {
-		t.Errorf("Load: %v, want errMalformedYAML", err)
+	if _, err := Load(path, false); !errors.Is(err, yamlstrict.ErrMalformed) {
+		t.Errorf("Load: %v, want yamlstrict.ErrMalformed", err)
 	}
 	if err := Set(path, map[string]string{"log_level": "debug"}); err == nil {
 		t.Error("Set rewrote a file that does not parse")
