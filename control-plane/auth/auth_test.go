@@ -253,17 +253,7 @@ func TestLoginAttackerCannotLockOut(t *testing.T) {
 // TestLoginAccountCeiling: past the per-account ceiling (a distributed
 // guess), only addresses the account logged in from may still try.
 func TestLoginAccountCeiling(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "cp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := testConfig()
-	cfg.AccountCeiling = 6
-	s, err := New(cfg, st, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newServiceWith(t, func(c *Config) { c.AccountCeiling = 6 })
 	ctx := context.Background()
 	pw := setupAdmin(t, s)
 	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); err != nil {
@@ -293,17 +283,7 @@ func TestLoginAccountCeiling(t *testing.T) {
 // beyond MaxLimiterKeys, and a full (account, address) table does not lock
 // the person out.
 func TestLoginLimitersBoundedMemory(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "cp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := testConfig()
-	cfg.MaxLimiterKeys = 4
-	s, err := New(cfg, st, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newServiceWith(t, func(c *Config) { c.MaxLimiterKeys = 4 })
 	ctx := context.Background()
 	pw := setupAdmin(t, s)
 	if _, _, _, err := s.Login(ctx, "admin", pw, "10.0.0.1"); err != nil {
