@@ -22,7 +22,6 @@ import (
 	"github.com/sitewarden/sitewarden/control-plane/store"
 	"github.com/sitewarden/sitewarden/control-plane/store/pgtest"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
-	"github.com/sitewarden/sitewarden/runner/pluginhost"
 	rsync "github.com/sitewarden/sitewarden/runner/sync"
 )
 
@@ -122,13 +121,8 @@ func (rs *replicaSet) startReplica(i int) {
 // on replica 0's state directory and the shared store.
 func (rs *replicaSet) publishScope(client string) {
 	rs.t.Helper()
-	w := &world{t: rs.t, dir: rs.dir}
-	var err error
-	if w.pluginSH, err = pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory")); err != nil {
-		rs.t.Fatal(err)
-	}
 	file := filepath.Join(rs.dir, client+"-scope.yaml")
-	writeFile(rs.t, file, string(w.scope(client)))
+	writeFile(rs.t, file, string(agentScope(rs.t, directoryPluginSHA(rs.t), client)))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := execOut(ctx, bin(rs.t, "sitewarden"), "scope", "publish", "--state", rs.state[0], "--store", rs.dsn, "--client", client, file)

@@ -133,10 +133,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{t: t, top: t, dir: t.TempDir(), ldap: slapdtest.Start(t), model: newScriptedModel(t)}
 	w.state = filepath.Join(w.dir, "control-plane")
-	var err error
-	if w.pluginSH, err = pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory")); err != nil {
-		t.Fatalf("directory plugin binary: %v (run 'make build')", err)
-	}
+	w.pluginSH = directoryPluginSHA(t)
 	w.syncAddr, w.httpAddr = freeAddr(t), freeAddr(t)
 	w.cp = startProc(t, "sitewarden", nil, "server", "--state", w.state, "--listen", w.syncAddr,
 		"--http-listen", w.httpAddr, "--heartbeat", "1s", "--tenant", "msp", "--log-level", "debug")
@@ -278,14 +275,28 @@ func (w *world) run(name string, f func(t *testing.T)) {
 
 // scope returns the agent scenarios' scope for client, pinned to the
 // built directory plugin.
-func (w *world) scope(client string) []byte {
-	w.t.Helper()
+func (w *world) scope(client string) []byte { return agentScope(w.t, w.pluginSH, client) }
+
+// agentScope returns testdata/agent-scope.yaml for client with the
+// directory plugin pinned to pluginSHA (directoryPluginSHA).
+func agentScope(t testing.TB, pluginSHA, client string) []byte {
+	t.Helper()
 	src, err := os.ReadFile("testdata/agent-scope.yaml")
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
-	src = bytes.Replace(src, []byte("@DIRECTORY_SHA256@"), []byte(w.pluginSH), 1)
+	src = bytes.Replace(src, []byte("@DIRECTORY_SHA256@"), []byte(pluginSHA), 1)
 	return bytes.Replace(src, []byte("client: example"), []byte("client: "+client), 1)
+}
+
+// directoryPluginSHA returns the SHA-256 of the built directory plugin.
+func directoryPluginSHA(t testing.TB) string {
+	t.Helper()
+	sum, err := pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory"))
+	if err != nil {
+		t.Fatalf("directory plugin binary: %v (run 'make build')", err)
+	}
+	return sum
 }
 
 // publishScope publishes client's scope with the bootstrap command

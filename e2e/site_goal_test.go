@@ -18,7 +18,6 @@ import (
 	"github.com/sitewarden/sitewarden/plugins/directory/slapdtest"
 	"github.com/sitewarden/sitewarden/policies"
 	pb "github.com/sitewarden/sitewarden/protocol/proto/sitewarden/v1"
-	"github.com/sitewarden/sitewarden/runner/pluginhost"
 	rsync "github.com/sitewarden/sitewarden/runner/sync"
 )
 
@@ -130,16 +129,7 @@ func binds(t *testing.T, s *slapdtest.Server, dn, password string) bool {
 // plugin, signed with the plane's scope key.
 func (p *plane) publishAgentScope(t *testing.T, client string) {
 	t.Helper()
-	sum, err := pluginhost.FileSHA256(filepath.Join(binDir, "plugins", "sitewarden-plugin-directory"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("testdata/agent-scope.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src = bytes.Replace(src, []byte("@DIRECTORY_SHA256@"), []byte(sum), 1)
-	src = bytes.Replace(src, []byte("client: example"), []byte("client: "+client), 1)
+	src := agentScope(t, directoryPluginSHA(t), client)
 	sc, err := policies.Compile(policies.DefaultConfig(), policies.Source{Name: "agent-scope.yaml", Data: src})
 	if err != nil {
 		t.Fatal(err)
