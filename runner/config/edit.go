@@ -31,13 +31,11 @@ func Set(path string, values map[string]string) error {
 		}
 	}
 	var doc yaml.MapSlice
-	raw, err := os.ReadFile(path)
+	raw, err := readBounded(path, maxConfigFile)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		return fmt.Errorf("read config: %w", err)
-	case len(raw) > maxConfigFile:
-		return fmt.Errorf("config %s: %d bytes, limit %d", path, len(raw), maxConfigFile)
 	default:
 		err := yamlstrict.Guard(func() error { return yaml.UnmarshalWithOptions(raw, &doc, yaml.UseOrderedMap()) })
 		switch {
