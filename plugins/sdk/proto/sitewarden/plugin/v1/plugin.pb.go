@@ -87,345 +87,6 @@ func (FailureKind) EnumDescriptor() ([]byte, []int) {
 	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{0}
 }
 
-// DescribeRequest asks for the plugin's description.
-type DescribeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DescribeRequest) Reset() {
-	*x = DescribeRequest{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DescribeRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DescribeRequest) ProtoMessage() {}
-
-func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
-func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{0}
-}
-
-// DescribeResponse mirrors sdk.Info.
-type DescribeResponse struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	ApiVersions []int32                `protobuf:"varint,3,rep,packed,name=api_versions,json=apiVersions,proto3" json:"api_versions,omitempty"`
-	Operations  []*Operation           `protobuf:"bytes,4,rep,name=operations,proto3" json:"operations,omitempty"`
-	// credentials declares the keys the plugin reads from the credentials
-	// section the runner hands its calls. Absent (a plugin built before
-	// declarations existed): not declared, nothing is checked. Present with
-	// no keys: the plugin needs none.
-	Credentials   *CredentialSpec `protobuf:"bytes,5,opt,name=credentials,proto3" json:"credentials,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DescribeResponse) Reset() {
-	*x = DescribeResponse{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DescribeResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DescribeResponse) ProtoMessage() {}
-
-func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
-func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *DescribeResponse) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *DescribeResponse) GetVersion() string {
-	if x != nil {
-		return x.Version
-	}
-	return ""
-}
-
-func (x *DescribeResponse) GetApiVersions() []int32 {
-	if x != nil {
-		return x.ApiVersions
-	}
-	return nil
-}
-
-func (x *DescribeResponse) GetOperations() []*Operation {
-	if x != nil {
-		return x.Operations
-	}
-	return nil
-}
-
-func (x *DescribeResponse) GetCredentials() *CredentialSpec {
-	if x != nil {
-		return x.Credentials
-	}
-	return nil
-}
-
-// CredentialSpec mirrors sdk.CredentialSpec: names and descriptions only,
-// never values.
-type CredentialSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Keys          []*CredentialKey       `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CredentialSpec) Reset() {
-	*x = CredentialSpec{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CredentialSpec) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CredentialSpec) ProtoMessage() {}
-
-func (x *CredentialSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CredentialSpec.ProtoReflect.Descriptor instead.
-func (*CredentialSpec) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *CredentialSpec) GetKeys() []*CredentialKey {
-	if x != nil {
-		return x.Keys
-	}
-	return nil
-}
-
-// CredentialKey mirrors sdk.CredentialKey.
-type CredentialKey struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// description is one line for the operator who fills the section.
-	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	// required: the plugin cannot work without the key; the runner refuses
-	// to start the plugin when its section lacks it.
-	Required      bool `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CredentialKey) Reset() {
-	*x = CredentialKey{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CredentialKey) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CredentialKey) ProtoMessage() {}
-
-func (x *CredentialKey) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CredentialKey.ProtoReflect.Descriptor instead.
-func (*CredentialKey) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *CredentialKey) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *CredentialKey) GetDescription() string {
-	if x != nil {
-		return x.Description
-	}
-	return ""
-}
-
-func (x *CredentialKey) GetRequired() bool {
-	if x != nil {
-		return x.Required
-	}
-	return false
-}
-
-// Operation mirrors sdk.Operation. Schemas are JSON documents.
-type Operation struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description  string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	ParamsSchema []byte                 `protobuf:"bytes,3,opt,name=params_schema,json=paramsSchema,proto3" json:"params_schema,omitempty"`
-	ResultSchema []byte                 `protobuf:"bytes,4,opt,name=result_schema,json=resultSchema,proto3" json:"result_schema,omitempty"`
-	Risk         string                 `protobuf:"bytes,5,opt,name=risk,proto3" json:"risk,omitempty"`
-	Reversible   bool                   `protobuf:"varint,6,opt,name=reversible,proto3" json:"reversible,omitempty"`
-	ReversedBy   string                 `protobuf:"bytes,7,opt,name=reversed_by,json=reversedBy,proto3" json:"reversed_by,omitempty"`
-	VerifiedBy   string                 `protobuf:"bytes,8,opt,name=verified_by,json=verifiedBy,proto3" json:"verified_by,omitempty"`
-	// verify_expect is a JSON object: the top-level values verified_by's
-	// output must show for the effect to count (empty: none).
-	VerifyExpect  []byte `protobuf:"bytes,9,opt,name=verify_expect,json=verifyExpect,proto3" json:"verify_expect,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Operation) Reset() {
-	*x = Operation{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Operation) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Operation) ProtoMessage() {}
-
-func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Operation.ProtoReflect.Descriptor instead.
-func (*Operation) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *Operation) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *Operation) GetDescription() string {
-	if x != nil {
-		return x.Description
-	}
-	return ""
-}
-
-func (x *Operation) GetParamsSchema() []byte {
-	if x != nil {
-		return x.ParamsSchema
-	}
-	return nil
-}
-
-func (x *Operation) GetResultSchema() []byte {
-	if x != nil {
-		return x.ResultSchema
-	}
-	return nil
-}
-
-func (x *Operation) GetRisk() string {
-	if x != nil {
-		return x.Risk
-	}
-	return ""
-}
-
-func (x *Operation) GetReversible() bool {
-	if x != nil {
-		return x.Reversible
-	}
-	return false
-}
-
-func (x *Operation) GetReversedBy() string {
-	if x != nil {
-		return x.ReversedBy
-	}
-	return ""
-}
-
-func (x *Operation) GetVerifiedBy() string {
-	if x != nil {
-		return x.VerifiedBy
-	}
-	return ""
-}
-
-func (x *Operation) GetVerifyExpect() []byte {
-	if x != nil {
-		return x.VerifyExpect
-	}
-	return nil
-}
-
 // ExecuteRequest mirrors sdk.Request. Credentials are for this call only.
 type ExecuteRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -441,7 +102,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +114,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +127,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ExecuteRequest) GetOperation() string {
@@ -509,7 +170,7 @@ type Observation struct {
 
 func (x *Observation) Reset() {
 	*x = Observation{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +182,7 @@ func (x *Observation) String() string {
 func (*Observation) ProtoMessage() {}
 
 func (x *Observation) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +195,7 @@ func (x *Observation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Observation.ProtoReflect.Descriptor instead.
 func (*Observation) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Observation) GetKey() string {
@@ -569,7 +230,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +242,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +255,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Failure) GetKind() FailureKind {
@@ -624,7 +285,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +297,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_sitewarden_plugin_v1_plugin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +310,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExecuteResponse) GetOutput() []byte {
@@ -684,36 +345,7 @@ var File_sitewarden_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_sitewarden_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
-	"!sitewarden/plugin/v1/plugin.proto\x12\x14sitewarden.plugin.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xec\x01\n" +
-	"\x10DescribeResponse\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
-	"\fapi_versions\x18\x03 \x03(\x05R\vapiVersions\x12?\n" +
-	"\n" +
-	"operations\x18\x04 \x03(\v2\x1f.sitewarden.plugin.v1.OperationR\n" +
-	"operations\x12F\n" +
-	"\vcredentials\x18\x05 \x01(\v2$.sitewarden.plugin.v1.CredentialSpecR\vcredentials\"I\n" +
-	"\x0eCredentialSpec\x127\n" +
-	"\x04keys\x18\x01 \x03(\v2#.sitewarden.plugin.v1.CredentialKeyR\x04keys\"a\n" +
-	"\rCredentialKey\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
-	"\brequired\x18\x03 \x01(\bR\brequired\"\xa6\x02\n" +
-	"\tOperation\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x12#\n" +
-	"\rparams_schema\x18\x03 \x01(\fR\fparamsSchema\x12#\n" +
-	"\rresult_schema\x18\x04 \x01(\fR\fresultSchema\x12\x12\n" +
-	"\x04risk\x18\x05 \x01(\tR\x04risk\x12\x1e\n" +
-	"\n" +
-	"reversible\x18\x06 \x01(\bR\n" +
-	"reversible\x12\x1f\n" +
-	"\vreversed_by\x18\a \x01(\tR\n" +
-	"reversedBy\x12\x1f\n" +
-	"\vverified_by\x18\b \x01(\tR\n" +
-	"verifiedBy\x12#\n" +
-	"\rverify_expect\x18\t \x01(\fR\fverifyExpect\"\x8d\x02\n" +
+	"!sitewarden/plugin/v1/plugin.proto\x12\x14sitewarden.plugin.v1\x1a#sitewarden/plugin/v1/describe.proto\"\x8d\x02\n" +
 	"\x0eExecuteRequest\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12\x16\n" +
 	"\x06params\x18\x02 \x01(\fR\x06params\x12W\n" +
@@ -759,39 +391,33 @@ func file_sitewarden_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_sitewarden_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sitewarden_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_sitewarden_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_sitewarden_plugin_v1_plugin_proto_goTypes = []any{
 	(FailureKind)(0),         // 0: sitewarden.plugin.v1.FailureKind
-	(*DescribeRequest)(nil),  // 1: sitewarden.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 2: sitewarden.plugin.v1.DescribeResponse
-	(*CredentialSpec)(nil),   // 3: sitewarden.plugin.v1.CredentialSpec
-	(*CredentialKey)(nil),    // 4: sitewarden.plugin.v1.CredentialKey
-	(*Operation)(nil),        // 5: sitewarden.plugin.v1.Operation
-	(*ExecuteRequest)(nil),   // 6: sitewarden.plugin.v1.ExecuteRequest
-	(*Observation)(nil),      // 7: sitewarden.plugin.v1.Observation
-	(*Failure)(nil),          // 8: sitewarden.plugin.v1.Failure
-	(*ExecuteResponse)(nil),  // 9: sitewarden.plugin.v1.ExecuteResponse
-	nil,                      // 10: sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
-	nil,                      // 11: sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
+	(*ExecuteRequest)(nil),   // 1: sitewarden.plugin.v1.ExecuteRequest
+	(*Observation)(nil),      // 2: sitewarden.plugin.v1.Observation
+	(*Failure)(nil),          // 3: sitewarden.plugin.v1.Failure
+	(*ExecuteResponse)(nil),  // 4: sitewarden.plugin.v1.ExecuteResponse
+	nil,                      // 5: sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
+	nil,                      // 6: sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
+	(*DescribeRequest)(nil),  // 7: sitewarden.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil), // 8: sitewarden.plugin.v1.DescribeResponse
 }
 var file_sitewarden_plugin_v1_plugin_proto_depIdxs = []int32{
-	5,  // 0: sitewarden.plugin.v1.DescribeResponse.operations:type_name -> sitewarden.plugin.v1.Operation
-	3,  // 1: sitewarden.plugin.v1.DescribeResponse.credentials:type_name -> sitewarden.plugin.v1.CredentialSpec
-	4,  // 2: sitewarden.plugin.v1.CredentialSpec.keys:type_name -> sitewarden.plugin.v1.CredentialKey
-	10, // 3: sitewarden.plugin.v1.ExecuteRequest.credentials:type_name -> sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
-	0,  // 4: sitewarden.plugin.v1.Failure.kind:type_name -> sitewarden.plugin.v1.FailureKind
-	11, // 5: sitewarden.plugin.v1.ExecuteResponse.secrets:type_name -> sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
-	7,  // 6: sitewarden.plugin.v1.ExecuteResponse.observations:type_name -> sitewarden.plugin.v1.Observation
-	8,  // 7: sitewarden.plugin.v1.ExecuteResponse.failure:type_name -> sitewarden.plugin.v1.Failure
-	1,  // 8: sitewarden.plugin.v1.PluginService.Describe:input_type -> sitewarden.plugin.v1.DescribeRequest
-	6,  // 9: sitewarden.plugin.v1.PluginService.Execute:input_type -> sitewarden.plugin.v1.ExecuteRequest
-	2,  // 10: sitewarden.plugin.v1.PluginService.Describe:output_type -> sitewarden.plugin.v1.DescribeResponse
-	9,  // 11: sitewarden.plugin.v1.PluginService.Execute:output_type -> sitewarden.plugin.v1.ExecuteResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	5, // 0: sitewarden.plugin.v1.ExecuteRequest.credentials:type_name -> sitewarden.plugin.v1.ExecuteRequest.CredentialsEntry
+	0, // 1: sitewarden.plugin.v1.Failure.kind:type_name -> sitewarden.plugin.v1.FailureKind
+	6, // 2: sitewarden.plugin.v1.ExecuteResponse.secrets:type_name -> sitewarden.plugin.v1.ExecuteResponse.SecretsEntry
+	2, // 3: sitewarden.plugin.v1.ExecuteResponse.observations:type_name -> sitewarden.plugin.v1.Observation
+	3, // 4: sitewarden.plugin.v1.ExecuteResponse.failure:type_name -> sitewarden.plugin.v1.Failure
+	7, // 5: sitewarden.plugin.v1.PluginService.Describe:input_type -> sitewarden.plugin.v1.DescribeRequest
+	1, // 6: sitewarden.plugin.v1.PluginService.Execute:input_type -> sitewarden.plugin.v1.ExecuteRequest
+	8, // 7: sitewarden.plugin.v1.PluginService.Describe:output_type -> sitewarden.plugin.v1.DescribeResponse
+	4, // 8: sitewarden.plugin.v1.PluginService.Execute:output_type -> sitewarden.plugin.v1.ExecuteResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_sitewarden_plugin_v1_plugin_proto_init() }
@@ -799,13 +425,14 @@ func file_sitewarden_plugin_v1_plugin_proto_init() {
 	if File_sitewarden_plugin_v1_plugin_proto != nil {
 		return
 	}
+	file_sitewarden_plugin_v1_describe_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sitewarden_plugin_v1_plugin_proto_rawDesc), len(file_sitewarden_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
